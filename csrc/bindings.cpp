@@ -1,0 +1,502 @@
+// The only file that includes pybind11: module fastrnn._core. Checks every argument once
+// (dtype -> TypeError, shape/stride -> ValueError naming the argument), allocates the
+// outputs as NumPy arrays, and runs the core with the GIL released.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstdint>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "fastrnn/dispatch.h"
+#include "fastrnn/lstm.h"
+#include "fastrnn/parallel.h"
+#include "fastrnn/rnn.h"
+#include "fastrnn/workspace.h"
+
+namespace py = pybind11;
+
+namespace fastrnn::bindings {
+
+namespace {
+
+std::string shape_str(const std::vector<int64_t>& s) {
+    std::ostringstream o;
+    o << "(";
+    for (size_t i = 0; i < s.size(); ++i) o << (i ? ", " : "") << s[i];
+    o << (s.size() == 1 ? ",)" : ")");
+    return o.str();
+}
+
+std::vector<int64_t> shape_of(const py::array& a) {
+    return std::vector<int64_t>(a.shape(), a.shape() + a.ndim());
+}
+
+// Argument checks of one call; every message starts with the function's name.
+class Checker {
+public:
+    explicit Checker(const char* fn) : fn_(fn) {}
+
+    [[noreturn]] void type_error(const std::string& msg) const {
+        throw py::type_error(std::string(fn_) + ": " + msg);
+    }
+    [[noreturn]] void value_error(const std::string& msg) const {
+        throw py::value_error(std::string(fn_) + ": " + msg);
+    }
+
+    // x fixes the dtype of the call: float32 or float64, native byte order.
+    py::array first(const py::handle& obj, const char* name) {
+        py::array a = ndarray(obj, name);
+        if (a.dtype().equal(py::dtype::of<float>()) || a.dtype().equal(py::dtype::of<double>())) {
+            dtype_ = a.dtype();
+        } else {
+            type_error(std::string("`") + name + "` must have dtype float32 or float64, got " +
+                       dtype_name(a) + "; convert it first, e.g. " + name + ".astype(np.float32)");
+        }
+        first_name_ = name;
+        check_data(a, name);
+        return a;
+    }
+
+    py::array array(const py::handle& obj, const char* name) {
+        py::array a = ndarray(obj, name);
+        if (!a.dtype().equal(dtype_))
+            type_error(std::string("`") + name + "` has dtype " + dtype_name(a) + " but `" +
+                       first_name_ + "` has " + py::str(dtype_).cast<std::string>() +
+                       "; all arrays must share one dtype (float32 or float64)");
+        check_data(a, name);
+        return a;
+    }
+
+    std::optional<py::array> optional(const py::handle& obj, const char* name) {
+        if (obj.is_none()) return std::nullopt;
+        return array(obj, name);
+    }
+
+    void shape(const py::array& a, const char* name, const std::vector<int64_t>& want,
+               const char* symbolic) const {
+        if (shape_of(a) != want)
+            value_error(std::string("`") + name + "` must have shape " + symbolic + " = " +
+                        shape_str(want) + ", got " + shape_str(shape_of(a)));
+    }
+
+    void c_contiguous(const py::array& a, const char* name) const {
+        if (!(a.flags() & py::array::c_style))
+            value_error(std::string("`") + name +
+                        "` must be C-contiguous; pass np.ascontiguousarray(" + name + ")");
+    }
+
+    // Rows may lie at any stride, but each row (the last axis) must be contiguous.
+    void unit_last_stride(const py::array& a, const char* name) const {
+        const ssize_t n = a.ndim();
+        if (a.shape(n - 1) > 1 && a.strides(n - 1) != a.itemsize())
+            value_error(std::string("`") + name +
+                        "` must be contiguous along its last axis; pass np.ascontiguousarray(" +
+                        name + ")");
+    }
+
+    // Stride of axis k in elements.
+    static ptrdiff_t stride(const py::array& a, int k) { return a.strides(k) / a.itemsize(); }
+
+private:
+    py::array ndarray(const py::handle& obj, const char* name) const {
+        if (!py::isinstance<py::array>(obj))
+            type_error(std::string("`") + name + "` must be a numpy.ndarray, got " +
+                       py::str(py::type::handle_of(obj).attr("__name__")).cast<std::string>());
+        return py::reinterpret_borrow<py::array>(obj);
+    }
+
+    static std::string dtype_name(const py::array& a) {
+        return py::str(a.dtype()).cast<std::string>();
+    }
+
+    // Element-aligned data and strides, so the core can index in elements.
+    void check_data(const py::array& a, const char* name) const {
+        const auto isz = a.itemsize();
+        bool ok = reinterpret_cast<uintptr_t>(a.data()) % isz == 0;
+        for (ssize_t k = 0; k < a.ndim(); ++k) ok = ok && a.strides(k) % isz == 0;
+        if (!ok)
+            value_error(std::string("`") + name +
+                        "` is not aligned to its element size; pass np.ascontiguousarray(" + name +
+                        ")");
+    }
+
+    const char* fn_;
+    py::dtype dtype_;
+    const char* first_name_ = "x";
+};
+
+// Sizes and strides of a sequence array in either layout.
+struct Seq {
+    int64_t T, B, K;
+    ptrdiff_t st, sb, sk;
+};
+
+Seq read_seq(const Checker& ck, const py::array& a, const char* name, bool batch_first) {
+    if (a.ndim() != 3)
+        ck.value_error(std::string("`") + name + "` must be 3-D " +
+                       (batch_first ? "(B, T, features)" : "(T, B, features)") + ", got shape " +
+                       shape_str(shape_of(a)));
+    const int tb = batch_first ? 1 : 0, bb = batch_first ? 0 : 1;
+    return {a.shape(tb), a.shape(bb), a.shape(2), Checker::stride(a, tb), Checker::stride(a, bb),
+            Checker::stride(a, 2)};
+}
+
+template <typename T>
+SeqView<T> seq_view(T* p, const Seq& s) {
+    return SeqView<T>{p, s.st, s.sb, s.sk};
+}
+
+// A fresh C-contiguous output of the given shape.
+template <typename T>
+py::array_t<T> empty(const std::vector<int64_t>& shape) {
+    int64_t n = 1;
+    for (int64_t s : shape) n = checked_mul(n, s);
+    return py::array_t<T>(std::vector<ssize_t>(shape.begin(), shape.end()));
+}
+
+// A sequence output (T, B, K) in the caller's layout, C-contiguous.
+template <typename T>
+py::array_t<T> empty_seq(int64_t T_, int64_t B, int64_t K, bool batch_first, SeqView<T>* view) {
+    py::array_t<T> a = batch_first ? empty<T>({B, T_, K}) : empty<T>({T_, B, K});
+    Seq s = read_seq(Checker(""), a, "", batch_first);
+    *view = seq_view<T>(a.mutable_data(), s);
+    return a;
+}
+
+// Dimensions of a call, read from x and w_hh, checked against each other.
+struct Shapes {
+    Dims d;
+    Seq x;
+    int64_t GH;
+};
+
+Shapes read_shapes(const Checker& ck, const py::array& x, const py::array& w_ih,
+                   const py::array& w_hh, const py::array& b, int G, bool batch_first) {
+    Shapes s;
+    s.x = read_seq(ck, x, "x", batch_first);
+    if (w_hh.ndim() != 2 || w_hh.shape(0) != G * w_hh.shape(1))
+        ck.value_error(std::string("`w_hh` must have shape (") + (G > 1 ? "4*H" : "H") +
+                       ", H), got " + shape_str(shape_of(w_hh)));
+    s.d = Dims{s.x.T, s.x.B, s.x.K, w_hh.shape(1)};
+    s.GH = G * s.d.H;
+    if (s.d.T == 0 || s.d.B == 0 || s.d.I == 0 || s.d.H == 0)
+        ck.value_error("all sizes must be at least 1, got T=" + std::to_string(s.d.T) +
+                       ", B=" + std::to_string(s.d.B) + ", I=" + std::to_string(s.d.I) +
+                       ", H=" + std::to_string(s.d.H));
+    ck.shape(w_ih, "w_ih", {s.GH, s.d.I}, G > 1 ? "(4*H, I)" : "(H, I)");
+    ck.shape(b, "b", {s.GH}, G > 1 ? "(4*H,)" : "(H,)");
+    for (auto [a, name] : {std::pair{&w_ih, "w_ih"}, {&w_hh, "w_hh"}, {&b, "b"}})
+        ck.c_contiguous(*a, name);
+    return s;
+}
+
+// An optional (B, H) state: pointer and row stride, or nullptr.
+template <typename T>
+const T* state(const Checker& ck, const std::optional<py::array>& a, const char* name,
+               const Dims& d, ptrdiff_t* ld) {
+    *ld = d.H;
+    if (!a) return nullptr;
+    ck.shape(*a, name, {d.B, d.H}, "(B, H)");
+    ck.unit_last_stride(*a, name);
+    *ld = Checker::stride(*a, 0);
+    return static_cast<const T*>(a->data());
+}
+
+template <typename T>
+SeqView<const T> dseq(const Checker& ck, const std::optional<py::array>& a, const char* name,
+                      const Dims& d, bool batch_first) {
+    if (!a) return SeqView<const T>{};
+    const std::vector<int64_t> want = batch_first ? std::vector<int64_t>{d.B, d.T, d.H}
+                                                  : std::vector<int64_t>{d.T, d.B, d.H};
+    ck.shape(*a, name, want, batch_first ? "(B, T, H)" : "(T, B, H)");
+    ck.unit_last_stride(*a, name);
+    Seq s = read_seq(ck, *a, name, batch_first);
+    return SeqView<const T>{static_cast<const T*>(a->data()), s.st, s.sb, 1};
+}
+
+
+bool is_float32(const py::handle& x) {
+    // Dtype dispatch only; Checker::first() reports a wrong dtype or a non-array.
+    return py::isinstance<py::array>(x) &&
+           py::reinterpret_borrow<py::array>(x).dtype().equal(py::dtype::of<float>());
+}
+
+// ---- LSTM ------------------------------------------------------------------------------
+
+template <typename T>
+py::tuple lstm_forward_impl(const py::handle& x_, const py::handle& h0_, const py::handle& c0_,
+                            const py::handle& w_ih_, const py::handle& w_hh_,
+                            const py::handle& b_, const py::handle& peephole_, bool batch_first,
+                            bool training) {
+    Checker ck("lstm_forward");
+    py::array x = ck.first(x_, "x");
+    py::array w_ih = ck.array(w_ih_, "w_ih"), w_hh = ck.array(w_hh_, "w_hh"), b = ck.array(b_, "b");
+    auto h0 = ck.optional(h0_, "h0"), c0 = ck.optional(c0_, "c0");
+    auto peephole = ck.optional(peephole_, "peephole");
+    Shapes s = read_shapes(ck, x, w_ih, w_hh, b, kLstmGates, batch_first);
+    const Dims& d = s.d;
+
+    core::LstmForwardArgs<T> a;
+    a.d = d;
+    a.x = seq_view<const T>(static_cast<const T*>(x.data()), s.x);
+    a.h0 = state<T>(ck, h0, "h0", d, &a.ld_h0);
+    a.c0 = state<T>(ck, c0, "c0", d, &a.ld_c0);
+    a.w = {static_cast<const T*>(w_ih.data()), static_cast<const T*>(w_hh.data()),
+           static_cast<const T*>(b.data()), nullptr};
+    if (peephole) {
+        ck.shape(*peephole, "peephole", {3, d.H}, "(3, H)");
+        ck.c_contiguous(*peephole, "peephole");
+        a.w.peephole = static_cast<const T*>(peephole->data());
+    }
+    py::array_t<T> h_seq = empty_seq<T>(d.T, d.B, d.H, batch_first, &a.h_seq);
+    py::array_t<T> h_n = empty<T>({d.B, d.H}), c_n = empty<T>({d.B, d.H});
+    a.h_n = h_n.mutable_data();
+    a.c_n = c_n.mutable_data();
+    py::object gates = py::none(), c_seq = py::none();
+    if (training) {
+        py::array_t<T> g = empty<T>({d.T, d.B, kLstmGates * d.H}), c = empty<T>({d.T, d.B, d.H});
+        a.gates = g.mutable_data();
+        a.c_seq = c.mutable_data();
+        gates = g;
+        c_seq = c;
+    }
+    const int threads = max_threads();
+    {
+        py::gil_scoped_release nogil;
+        core::lstm_forward<T>(a, threads);
+    }
+    return py::make_tuple(h_seq, h_n, c_n, gates, c_seq);
+}
+
+template <typename T>
+py::tuple lstm_backward_impl(const py::handle& dh_seq_, const py::handle& dh_n_,
+                             const py::handle& dc_n_, const py::handle& x_, const py::handle& h0_,
+                             const py::handle& c0_, const py::handle& w_ih_,
+                             const py::handle& w_hh_, const py::handle& b_,
+                             const py::handle& peephole_, const py::handle& h_seq_,
+                             const py::handle& gates_, const py::handle& c_seq_,
+                             bool batch_first) {
+    Checker ck("lstm_backward");
+    py::array x = ck.first(x_, "x");
+    py::array w_ih = ck.array(w_ih_, "w_ih"), w_hh = ck.array(w_hh_, "w_hh"), b = ck.array(b_, "b");
+    auto h0 = ck.optional(h0_, "h0"), c0 = ck.optional(c0_, "c0");
+    auto peephole = ck.optional(peephole_, "peephole");
+    py::array h_seq = ck.array(h_seq_, "h_seq"), gates = ck.array(gates_, "cache.gates");
+    py::array c_seq = ck.array(c_seq_, "cache.c_seq");
+    auto dh_seq = ck.optional(dh_seq_, "dh_seq"), dh_n = ck.optional(dh_n_, "dh_n");
+    auto dc_n = ck.optional(dc_n_, "dc_n");
+    Shapes s = read_shapes(ck, x, w_ih, w_hh, b, kLstmGates, batch_first);
+    const Dims& d = s.d;
+
+    core::LstmBackwardArgs<T> a;
+    a.d = d;
+    a.x = seq_view<const T>(static_cast<const T*>(x.data()), s.x);
+    a.h0 = state<T>(ck, h0, "h0", d, &a.ld_h0);
+    a.c0 = state<T>(ck, c0, "c0", d, &a.ld_c0);
+    a.w = {static_cast<const T*>(w_ih.data()), static_cast<const T*>(w_hh.data()),
+           static_cast<const T*>(b.data()), nullptr};
+    py::object dpeephole = py::none();
+    if (peephole) {
+        ck.shape(*peephole, "peephole", {3, d.H}, "(3, H)");
+        ck.c_contiguous(*peephole, "peephole");
+        a.w.peephole = static_cast<const T*>(peephole->data());
+        py::array_t<T> dp = empty<T>({3, d.H});
+        a.dpeephole = dp.mutable_data();
+        dpeephole = dp;
+    }
+    a.h_seq = dseq<T>(ck, h_seq, "h_seq", d, batch_first);
+    ck.shape(gates, "cache.gates", {d.T, d.B, kLstmGates * d.H}, "(T, B, 4*H)");
+    ck.shape(c_seq, "cache.c_seq", {d.T, d.B, d.H}, "(T, B, H)");
+    ck.c_contiguous(gates, "cache.gates");
+    ck.c_contiguous(c_seq, "cache.c_seq");
+    a.gates = static_cast<const T*>(gates.data());
+    a.c_seq = static_cast<const T*>(c_seq.data());
+    a.dh_seq = dseq<T>(ck, dh_seq, "dh_seq", d, batch_first);
+    a.dh_n = state<T>(ck, dh_n, "dh_n", d, &a.ld_dh_n);
+    a.dc_n = state<T>(ck, dc_n, "dc_n", d, &a.ld_dc_n);
+
+    py::array_t<T> dx = empty_seq<T>(d.T, d.B, d.I, batch_first, &a.dx);
+    py::array_t<T> dh0 = empty<T>({d.B, d.H}), dc0 = empty<T>({d.B, d.H});
+    py::array_t<T> dw_ih = empty<T>({s.GH, d.I}), dw_hh = empty<T>({s.GH, d.H});
+    py::array_t<T> db = empty<T>({s.GH});
+    a.dh0 = dh0.mutable_data();
+    a.dc0 = dc0.mutable_data();
+    a.dw_ih = dw_ih.mutable_data();
+    a.dw_hh = dw_hh.mutable_data();
+    a.db = db.mutable_data();
+    const int threads = max_threads();
+    {
+        py::gil_scoped_release nogil;
+        core::lstm_backward<T>(a, threads);
+    }
+    return py::make_tuple(dx, dh0, dc0, dw_ih, dw_hh, db, dpeephole);
+}
+
+// ---- Elman RNN -------------------------------------------------------------------------
+
+Nonlinearity parse_nonlinearity(const Checker& ck, const std::string& s) {
+    if (s == "tanh") return Nonlinearity::kTanh;
+    if (s == "relu") return Nonlinearity::kRelu;
+    ck.value_error("`nonlinearity` must be 'tanh' or 'relu', got '" + s + "'");
+}
+
+template <typename T>
+py::tuple rnn_forward_impl(const py::handle& x_, const py::handle& h0_, const py::handle& w_ih_,
+                           const py::handle& w_hh_, const py::handle& b_,
+                           const std::string& nonlinearity, bool batch_first) {
+    Checker ck("rnn_forward");
+    py::array x = ck.first(x_, "x");
+    py::array w_ih = ck.array(w_ih_, "w_ih"), w_hh = ck.array(w_hh_, "w_hh"), b = ck.array(b_, "b");
+    auto h0 = ck.optional(h0_, "h0");
+    Shapes s = read_shapes(ck, x, w_ih, w_hh, b, kRnnGates, batch_first);
+    const Dims& d = s.d;
+
+    core::RnnForwardArgs<T> a;
+    a.d = d;
+    a.act = parse_nonlinearity(ck, nonlinearity);
+    a.x = seq_view<const T>(static_cast<const T*>(x.data()), s.x);
+    a.h0 = state<T>(ck, h0, "h0", d, &a.ld_h0);
+    a.w_ih = static_cast<const T*>(w_ih.data());
+    a.w_hh = static_cast<const T*>(w_hh.data());
+    a.b = static_cast<const T*>(b.data());
+    py::array_t<T> h_seq = empty_seq<T>(d.T, d.B, d.H, batch_first, &a.h_seq);
+    py::array_t<T> h_n = empty<T>({d.B, d.H});
+    a.h_n = h_n.mutable_data();
+    const int threads = max_threads();
+    {
+        py::gil_scoped_release nogil;
+        core::rnn_forward<T>(a, threads);
+    }
+    return py::make_tuple(h_seq, h_n);
+}
+
+template <typename T>
+py::tuple rnn_backward_impl(const py::handle& dh_seq_, const py::handle& dh_n_,
+                            const py::handle& x_, const py::handle& h0_, const py::handle& w_ih_,
+                            const py::handle& w_hh_, const py::handle& b_,
+                            const py::handle& h_seq_, const std::string& nonlinearity,
+                            bool batch_first) {
+    Checker ck("rnn_backward");
+    py::array x = ck.first(x_, "x");
+    py::array w_ih = ck.array(w_ih_, "w_ih"), w_hh = ck.array(w_hh_, "w_hh"), b = ck.array(b_, "b");
+    auto h0 = ck.optional(h0_, "h0");
+    py::array h_seq = ck.array(h_seq_, "h_seq");
+    auto dh_seq = ck.optional(dh_seq_, "dh_seq"), dh_n = ck.optional(dh_n_, "dh_n");
+    Shapes s = read_shapes(ck, x, w_ih, w_hh, b, kRnnGates, batch_first);
+    const Dims& d = s.d;
+
+    core::RnnBackwardArgs<T> a;
+    a.d = d;
+    a.act = parse_nonlinearity(ck, nonlinearity);
+    a.x = seq_view<const T>(static_cast<const T*>(x.data()), s.x);
+    a.h0 = state<T>(ck, h0, "h0", d, &a.ld_h0);
+    a.w_ih = static_cast<const T*>(w_ih.data());
+    a.w_hh = static_cast<const T*>(w_hh.data());
+    a.h_seq = dseq<T>(ck, h_seq, "h_seq", d, batch_first);
+    a.dh_seq = dseq<T>(ck, dh_seq, "dh_seq", d, batch_first);
+    a.dh_n = state<T>(ck, dh_n, "dh_n", d, &a.ld_dh_n);
+
+    py::array_t<T> dx = empty_seq<T>(d.T, d.B, d.I, batch_first, &a.dx);
+    py::array_t<T> dh0 = empty<T>({d.B, d.H});
+    py::array_t<T> dw_ih = empty<T>({d.H, d.I}), dw_hh = empty<T>({d.H, d.H});
+    py::array_t<T> db = empty<T>({d.H});
+    a.dh0 = dh0.mutable_data();
+    a.dw_ih = dw_ih.mutable_data();
+    a.dw_hh = dw_hh.mutable_data();
+    a.db = db.mutable_data();
+    const int threads = max_threads();
+    {
+        py::gil_scoped_release nogil;
+        core::rnn_backward<T>(a, threads);
+    }
+    return py::make_tuple(dx, dh0, dw_ih, dw_hh, db);
+}
+
+}  // namespace
+}  // namespace fastrnn::bindings
+
+PYBIND11_MODULE(_core, m) {
+    using namespace fastrnn;
+    using namespace fastrnn::bindings;
+    namespace py = pybind11;
+    m.doc() = "fastrnn C++ core (unchecked low-level API; use fastrnn.functional)";
+
+    m.def(
+        "lstm_forward",
+        [](py::handle x, py::handle h0, py::handle c0, py::handle w_ih, py::handle w_hh,
+           py::handle b, py::handle peephole, bool batch_first, bool training) {
+            return is_float32(x) ? lstm_forward_impl<float>(x, h0, c0, w_ih, w_hh, b, peephole,
+                                                            batch_first, training)
+                                 : lstm_forward_impl<double>(x, h0, c0, w_ih, w_hh, b, peephole,
+                                                             batch_first, training);
+        },
+        py::arg("x"), py::arg("h0"), py::arg("c0"), py::arg("w_ih"), py::arg("w_hh"),
+        py::arg("b"), py::arg("peephole"), py::arg("batch_first"), py::arg("training"),
+        "-> (h_seq, h_n, c_n, gates | None, c_seq | None)");
+    m.def(
+        "lstm_backward",
+        [](py::handle dh_seq, py::handle dh_n, py::handle dc_n, py::handle x, py::handle h0,
+           py::handle c0, py::handle w_ih, py::handle w_hh, py::handle b, py::handle peephole,
+           py::handle h_seq, py::handle gates, py::handle c_seq, bool batch_first) {
+            return is_float32(x)
+                       ? lstm_backward_impl<float>(dh_seq, dh_n, dc_n, x, h0, c0, w_ih, w_hh, b,
+                                                   peephole, h_seq, gates, c_seq, batch_first)
+                       : lstm_backward_impl<double>(dh_seq, dh_n, dc_n, x, h0, c0, w_ih, w_hh, b,
+                                                    peephole, h_seq, gates, c_seq, batch_first);
+        },
+        py::arg("dh_seq"), py::arg("dh_n"), py::arg("dc_n"), py::arg("x"), py::arg("h0"),
+        py::arg("c0"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b"), py::arg("peephole"),
+        py::arg("h_seq"), py::arg("gates"), py::arg("c_seq"), py::arg("batch_first"),
+        "-> (dx, dh0, dc0, dw_ih, dw_hh, db, dpeephole | None)");
+    m.def(
+        "rnn_forward",
+        [](py::handle x, py::handle h0, py::handle w_ih, py::handle w_hh, py::handle b,
+           const std::string& nonlinearity, bool batch_first) {
+            return is_float32(x)
+                       ? rnn_forward_impl<float>(x, h0, w_ih, w_hh, b, nonlinearity, batch_first)
+                       : rnn_forward_impl<double>(x, h0, w_ih, w_hh, b, nonlinearity, batch_first);
+        },
+        py::arg("x"), py::arg("h0"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b"),
+        py::arg("nonlinearity"), py::arg("batch_first"), "-> (h_seq, h_n)");
+    m.def(
+        "rnn_backward",
+        [](py::handle dh_seq, py::handle dh_n, py::handle x, py::handle h0, py::handle w_ih,
+           py::handle w_hh, py::handle b, py::handle h_seq, const std::string& nonlinearity,
+           bool batch_first) {
+            return is_float32(x) ? rnn_backward_impl<float>(dh_seq, dh_n, x, h0, w_ih, w_hh, b,
+                                                            h_seq, nonlinearity, batch_first)
+                                 : rnn_backward_impl<double>(dh_seq, dh_n, x, h0, w_ih, w_hh, b,
+                                                             h_seq, nonlinearity, batch_first);
+        },
+        py::arg("dh_seq"), py::arg("dh_n"), py::arg("x"), py::arg("h0"), py::arg("w_ih"),
+        py::arg("w_hh"), py::arg("b"), py::arg("h_seq"), py::arg("nonlinearity"),
+        py::arg("batch_first"), "-> (dx, dh0, dw_ih, dw_hh, db)");
+
+    m.def("active_isa", [] { return std::string(isa_name(active_isa())); });
+    m.def("supported_isas", [] {
+        std::vector<std::string> out;
+        for (Isa isa : supported_isas()) out.emplace_back(isa_name(isa));
+        return out;
+    });
+    m.def("select_isa", &select_isa, py::arg("name"),
+          "Switch the kernel table (tests and benchmarks); the CPU must support it.");
+    m.def("set_num_threads", &set_max_threads, py::arg("n"));
+    m.def("get_num_threads", &max_threads);
+    m.attr("openmp") = have_openmp();
+#ifdef __VERSION__
+    m.attr("compiler") = std::string(
+#if defined(__clang__)
+        "clang "
+#elif defined(__GNUC__)
+        "gcc "
+#endif
+        __VERSION__);
+#else
+    m.attr("compiler") = "unknown";
+#endif
+    m.attr("build_type") = FASTRNN_BUILD_TYPE;
+}

@@ -1,0 +1,149 @@
+// GEMM blocking driver: packs operands into the active micro-kernel's panels and walks
+// the C tiles. Threads split C, never K, so every element is reduced in one fixed order.
+#include "fastrnn/gemm.h"
+
+#include "fastrnn/dispatch.h"
+#include "fastrnn/parallel.h"
+
+namespace fastrnn {
+
+namespace {
+
+constexpr int64_t kKc = 256;   // K block: a packed A and B panel pair stays in L1/L2
+constexpr int64_t kMc = 128;   // rows of A packed per block (rounded to mr)
+constexpr int64_t kNc = 2048;  // columns of B packed per block (rounded to nr)
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// A[r0 .. r0+m, k0 .. k0+kc] into ceil(m/mr) panels of kc x mr, zero rows past m.
+template <typename T>
+void pack_a(const ConstMat<T>& A, int64_t r0, int64_t m, int64_t k0, int64_t kc, int mr,
+            T* dst) {
+    for (int64_t p0 = 0; p0 < m; p0 += mr, dst += kc * mr) {
+        const int rows = static_cast<int>(m - p0 < mr ? m - p0 : mr);
+        for (int ii = 0; ii < mr; ++ii) {
+            if (ii >= rows) {
+                for (int64_t kk = 0; kk < kc; ++kk) dst[kk * mr + ii] = T(0);
+                continue;
+            }
+            const T* row = A.p + A.rows.at(r0 + p0 + ii);
+            for (int64_t kk = 0; kk < kc; ++kk) dst[kk * mr + ii] = row[A.cols.at(k0 + kk)];
+        }
+    }
+}
+
+// B[k0 .. k0+kc, c0 + panel*nr ..] into one kc x nr panel, zero columns past n.
+template <typename T>
+void pack_b_panel(const ConstMat<T>& B, int64_t k0, int64_t kc, int64_t c0, int64_t n, int nr,
+                  T* dst) {
+    const int cols = static_cast<int>(n - c0 < nr ? n - c0 : nr);
+    for (int64_t kk = 0; kk < kc; ++kk) {
+        const T* row = B.p + B.rows.at(k0 + kk);
+        T* d = dst + kk * nr;
+        for (int jj = 0; jj < cols; ++jj) d[jj] = row[B.cols.at(c0 + jj)];
+        for (int jj = cols; jj < nr; ++jj) d[jj] = T(0);
+    }
+}
+
+template <typename T>
+void scale(int64_t M, int64_t N, T beta, T* C, ptrdiff_t ldc) {
+    for (int64_t i = 0; i < M; ++i)
+        for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
+}
+
+}  // namespace
+
+template <typename T>
+void gemm(int64_t M, int64_t N, int64_t K, ConstMat<T> A, ConstMat<T> B, T beta, T* C,
+          ptrdiff_t ldc, int threads) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) return scale(M, N, beta, C, ldc);
+    const KernelTable<T>& kt = kernel_table<T>();
+    const int mr = kt.gemm_mr, nr = kt.gemm_nr;
+    const int64_t mc = ceil_div(kMc, mr) * mr;
+    const int64_t nc_max = ceil_div(kNc, nr) * nr;
+    const int64_t kc_max = K < kKc ? K : kKc;
+    const int64_t m_blocks = ceil_div(M, mc);
+    threads = threads_for(m_blocks, 1, threads);
+
+    Buffer<T> b_pack(checked_mul(kc_max, N < nc_max ? ceil_div(N, nr) * nr : nc_max));
+    Buffer<T> a_pack(checked_mul(checked_mul(threads, mc), kc_max));
+
+    for (int64_t jc = 0; jc < N; jc += nc_max) {
+        const int64_t nc = N - jc < nc_max ? N - jc : nc_max;
+        const int64_t n_panels = ceil_div(nc, nr);
+        for (int64_t pc = 0; pc < K; pc += kc_max) {
+            const int64_t kc = K - pc < kc_max ? K - pc : kc_max;
+            const T beta_k = pc == 0 ? beta : T(1);  // later K blocks accumulate
+            T* bp = b_pack.data();
+            parallel_for(n_panels, threads, [&](int64_t jp) {
+                pack_b_panel(B, pc, kc, jc + jp * nr, jc + nc, nr, bp + jp * kc * nr);
+            });
+            parallel_for(m_blocks, threads, [&](int64_t ib) {
+                const int64_t ic = ib * mc;
+                const int64_t m = M - ic < mc ? M - ic : mc;
+                T* ap = a_pack.data() + thread_id() * mc * kc_max;
+                pack_a(A, ic, m, pc, kc, mr, ap);
+                for (int64_t jp = 0; jp < n_panels; ++jp) {
+                    const int n = static_cast<int>(nc - jp * nr < nr ? nc - jp * nr : nr);
+                    for (int64_t ir = 0; ir < m; ir += mr) {
+                        const int mm = static_cast<int>(m - ir < mr ? m - ir : mr);
+                        kt.gemm_tile(kc, ap + ir * kc, bp + jp * kc * nr,
+                                     C + (ic + ir) * ldc + jc + jp * nr, ldc, beta_k, mm, n);
+                    }
+                }
+            });
+        }
+    }
+}
+
+template <typename T>
+PackedB<T>::PackedB(ConstMat<T> B, int64_t K, int64_t N, int threads)
+    : K_(K), N_(N), nr_(kernel_table<T>().gemm_nr), panels_(ceil_div(N, nr_)) {
+    data_.reset(checked_mul(checked_mul(panels_, K_), nr_));
+    T* d = data_.data();
+    parallel_for(panels_, threads_for(panels_, 4, threads), [&](int64_t jp) {
+        pack_b_panel(B, 0, K_, jp * nr_, N_, nr_, d + jp * K_ * nr_);
+    });
+}
+
+template <typename T>
+int64_t gemm_packed_scratch(int64_t M, int64_t K) {
+    const int mr = kernel_table<T>().gemm_mr;
+    return checked_mul(ceil_div(M, mr) * mr, K);
+}
+
+template <typename T>
+void gemm_packed(int64_t M, ConstMat<T> A, const PackedB<T>& B, T beta, T* C, ptrdiff_t ldc,
+                 T* a_pack, int threads) {
+    const int64_t K = B.K(), N = B.N();
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) return scale(M, N, beta, C, ldc);
+    const KernelTable<T>& kt = kernel_table<T>();
+    const int mr = kt.gemm_mr, nr = B.nr();
+    pack_a(A, 0, M, 0, K, mr, a_pack);
+    const int64_t m_panels = ceil_div(M, mr);
+    const int64_t tiles = m_panels * B.panels();
+    // A tile is ~2*mr*nr*K flops; below ~16k flops per thread a fork costs more than it saves.
+    const int t = threads_for(tiles * 2 * mr * nr * K, 16384, threads);
+    parallel_for(tiles, t, [&](int64_t tile) {
+        const int64_t jp = tile / m_panels, ip = tile % m_panels;
+        const int mm = static_cast<int>(M - ip * mr < mr ? M - ip * mr : mr);
+        const int n = static_cast<int>(N - jp * nr < nr ? N - jp * nr : nr);
+        kt.gemm_tile(K, a_pack + ip * mr * K, B.panel(jp), C + ip * mr * ldc + jp * nr, ldc, beta,
+                     mm, n);
+    });
+}
+
+#define FASTRNN_INSTANTIATE(T)                                                                \
+    template void gemm<T>(int64_t, int64_t, int64_t, ConstMat<T>, ConstMat<T>, T, T*, ptrdiff_t, \
+                          int);                                                              \
+    template class PackedB<T>;                                                                \
+    template int64_t gemm_packed_scratch<T>(int64_t, int64_t);                                \
+    template void gemm_packed<T>(int64_t, ConstMat<T>, const PackedB<T>&, T, T*, ptrdiff_t, T*, \
+                                 int);
+FASTRNN_INSTANTIATE(float)
+FASTRNN_INSTANTIATE(double)
+#undef FASTRNN_INSTANTIATE
+
+}  // namespace fastrnn

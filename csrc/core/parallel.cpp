@@ -1,0 +1,44 @@
+// Thread-count policy shared by every core loop.
+#include "fastrnn/parallel.h"
+
+#include <atomic>
+#include <stdexcept>
+
+namespace fastrnn {
+
+namespace {
+std::atomic<int> g_threads{0};  // 0 = the OpenMP default of the calling thread
+}
+
+int max_threads() {
+    const int n = g_threads.load(std::memory_order_relaxed);
+    if (n > 0) return n;
+#ifdef FASTRNN_HAVE_OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+void set_max_threads(int n) {
+    if (n < 0) throw std::invalid_argument("number of threads must be >= 0");
+    g_threads.store(n, std::memory_order_relaxed);
+}
+
+int thread_id() {
+#ifdef FASTRNN_HAVE_OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+bool have_openmp() {
+#ifdef FASTRNN_HAVE_OPENMP
+    return true;
+#else
+    return false;
+#endif
+}
+
+}  // namespace fastrnn

@@ -1,0 +1,69 @@
+// Whole-sequence GEMMs shared by rnn.cpp and lstm.cpp.
+#include "sequence.h"
+
+#include "fastrnn/parallel.h"
+
+namespace fastrnn::core {
+
+template <typename T>
+void project_inputs(const Dims& d, int64_t GH, SeqView<const T> x, int64_t t0, int64_t nt,
+                    const T* w_ih, const T* bias, T* out, int threads) {
+    const int64_t rows = nt * d.B;
+    parallel_for(rows, threads_for(rows * GH, 1 << 15, threads), [&](int64_t r) {
+        T* o = out + r * GH;
+        for (int64_t j = 0; j < GH; ++j) o[j] = bias[j];
+    });
+    ConstMat<T> A{x.row(t0, 0), seq_rows(d, x), Axis::plain(x.sk)};
+    ConstMat<T> B{w_ih, Axis::plain(1), Axis::plain(d.I)};  // B(i, j) = w_ih[j, i]
+    gemm<T>(rows, GH, d.I, A, B, T(1), out, GH, threads);
+}
+
+template <typename T>
+void sequence_grads(const Dims& d, int64_t GH, const T* dg, SeqView<const T> x, const T* h0,
+                    ptrdiff_t ld_h0, SeqView<const T> h_seq, const T* w_ih, SeqView<T> dx,
+                    T* dw_ih, T* dw_hh, T* db, int threads) {
+    const int64_t TB = d.T * d.B;
+    // dx[t, b] = dG[t, b] * w_ih. C must have one row stride: when dx is batch-first
+    // (rows b-major), walk dG in b-major order instead.
+    if (dx.st == d.B * dx.sb) {
+        ConstMat<T> A{dg, Axis::plain(GH), Axis::plain(1)};
+        ConstMat<T> B{w_ih, Axis::plain(d.I), Axis::plain(1)};
+        gemm<T>(TB, d.I, GH, A, B, T(0), dx.p, dx.sb, threads);
+    } else {  // dx.sb == T * dx.st: row r = b*T + t
+        ConstMat<T> A{dg, Axis::nested(d.T, d.B * GH, GH), Axis::plain(1)};
+        ConstMat<T> B{w_ih, Axis::plain(d.I), Axis::plain(1)};
+        gemm<T>(TB, d.I, GH, A, B, T(0), dx.p, dx.st, threads);
+    }
+    // dw_ih = dG^T x: K runs over the T*B rows in t-major order in both operands.
+    ConstMat<T> dgT{dg, Axis::plain(1), Axis::plain(GH)};
+    gemm<T>(GH, d.I, TB, dgT, ConstMat<T>{x.p, seq_rows(d, x), Axis::plain(x.sk)}, T(0), dw_ih,
+            d.I, threads);
+    // dw_hh = sum_t dG_t^T h_{t-1}: steps 1..T-1 read h_seq, step 0 reads h0.
+    ConstMat<T> dgT1{dg + d.B * GH, Axis::plain(1), Axis::plain(GH)};
+    gemm<T>(GH, d.H, (d.T - 1) * d.B, dgT1,
+            ConstMat<T>{h_seq.p, seq_rows(d, h_seq), Axis::plain(1)}, T(0), dw_hh, d.H, threads);
+    if (h0) {
+        ConstMat<T> h0m{h0, Axis::plain(ld_h0), Axis::plain(1)};
+        gemm<T>(GH, d.H, d.B, dgT, h0m, T(1), dw_hh, d.H, threads);
+    }
+    // db: each column summed by one thread, rows in a fixed order.
+    const int64_t col_blocks = (GH + 15) / 16;
+    parallel_for(col_blocks, threads_for(TB * GH, 1 << 16, threads), [&](int64_t cb) {
+        const int64_t j0 = cb * 16, j1 = j0 + 16 < GH ? j0 + 16 : GH;
+        for (int64_t j = j0; j < j1; ++j) db[j] = T(0);
+        for (int64_t r = 0; r < TB; ++r)
+            for (int64_t j = j0; j < j1; ++j) db[j] += dg[r * GH + j];
+    });
+}
+
+#define FASTRNN_INSTANTIATE(T)                                                                 \
+    template void project_inputs<T>(const Dims&, int64_t, SeqView<const T>, int64_t, int64_t,  \
+                                    const T*, const T*, T*, int);                              \
+    template void sequence_grads<T>(const Dims&, int64_t, const T*, SeqView<const T>, const T*, \
+                                    ptrdiff_t, SeqView<const T>, const T*, SeqView<T>, T*, T*,  \
+                                    T*, int);
+FASTRNN_INSTANTIATE(float)
+FASTRNN_INSTANTIATE(double)
+#undef FASTRNN_INSTANTIATE
+
+}  // namespace fastrnn::core

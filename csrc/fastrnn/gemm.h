@@ -1,0 +1,76 @@
+// The GEMM entry points of the core: C = A * B (+ beta * C) over strided operands,
+// packed into the active micro-kernel's panels.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+
+#include "fastrnn/kernels.h"
+#include "fastrnn/workspace.h"
+
+namespace fastrnn {
+
+// Where element i of one matrix axis lies: (i / inner) * outer + (i % inner) * stride.
+// A plain axis has inner = "infinity"; a nested one walks e.g. the (t, b) rows of a
+// sequence view in t-major order, which is how the time loops read x in place.
+struct Axis {
+    int64_t inner = std::numeric_limits<int64_t>::max();
+    ptrdiff_t stride = 0;
+    ptrdiff_t outer = 0;
+
+    static Axis plain(ptrdiff_t stride) { return {std::numeric_limits<int64_t>::max(), stride, 0}; }
+    static Axis nested(int64_t inner, ptrdiff_t stride, ptrdiff_t outer) {
+        return {inner, stride, outer};
+    }
+    ptrdiff_t at(int64_t i) const {
+        if (i < inner) return i * stride;
+        return (i / inner) * outer + (i % inner) * stride;
+    }
+};
+
+// A read-only matrix operand: element (r, c) lies at p[rows.at(r) + cols.at(c)].
+template <typename T>
+struct ConstMat {
+    const T* p = nullptr;
+    Axis rows;
+    Axis cols;
+};
+
+// C[M, N] = A[M, K] * B[K, N] + beta * C; C has row stride ldc and unit column stride.
+// Each C tile is computed by one thread with K in a fixed order, so the result does not
+// depend on the thread count. Packing buffers are allocated here, once per call.
+template <typename T>
+void gemm(int64_t M, int64_t N, int64_t K, ConstMat<T> A, ConstMat<T> B, T beta, T* C,
+          ptrdiff_t ldc, int threads);
+
+// B[K, N] packed once into the micro-kernel's column panels, for GEMMs that reuse it at
+// every time step (w_hh). K is not blocked: one panel is K x nr.
+template <typename T>
+class PackedB {
+public:
+    PackedB(ConstMat<T> B, int64_t K, int64_t N, int threads);
+    int64_t K() const { return K_; }
+    int64_t N() const { return N_; }
+    int nr() const { return nr_; }
+    int64_t panels() const { return panels_; }
+    const T* panel(int64_t j) const { return data_.data() + j * K_ * nr_; }
+
+private:
+    int64_t K_;
+    int64_t N_;
+    int nr_;
+    int64_t panels_;
+    Buffer<T> data_;
+};
+
+// C[M, N] = A[M, K] * B + beta * C with B packed. a_pack: scratch of
+// gemm_packed_scratch(M, K) elements, so the step loop allocates nothing.
+template <typename T>
+void gemm_packed(int64_t M, ConstMat<T> A, const PackedB<T>& B, T beta, T* C, ptrdiff_t ldc,
+                 T* a_pack, int threads);
+
+template <typename T>
+int64_t gemm_packed_scratch(int64_t M, int64_t K);
+
+}  // namespace fastrnn

@@ -1,0 +1,43 @@
+// The only OpenMP helper: thread-count policy and a static parallel-for that degrades to
+// a plain loop when the build has no OpenMP.
+#pragma once
+
+#include <cstdint>
+
+#ifdef FASTRNN_HAVE_OPENMP
+#include <omp.h>
+#endif
+
+namespace fastrnn {
+
+// Threads the next call may use: the count set by set_num_threads(), or, when that is 0,
+// the calling thread's OpenMP default (so OMP_NUM_THREADS and threadpoolctl apply).
+int max_threads();
+int thread_id();  // index of the calling thread inside a parallel_for, else 0
+void set_max_threads(int n);  // n >= 0; 0 restores the OpenMP default
+bool have_openmp();
+
+// Threads worth using for `work` units when one thread should get at least `min_work`.
+inline int threads_for(int64_t work, int64_t min_work, int requested) {
+    int64_t useful = min_work > 0 ? work / min_work : work;
+    if (useful < 1) useful = 1;
+    return useful < requested ? static_cast<int>(useful) : requested;
+}
+
+// Calls fn(i) for i in [0, n), split statically over `threads` threads: each index is
+// handled by exactly one thread, so results never depend on the thread count as long as
+// fn(i) writes only its own outputs. fn must not throw.
+template <typename Fn>
+void parallel_for(int64_t n, int threads, const Fn& fn) {
+#ifdef FASTRNN_HAVE_OPENMP
+    if (threads > 1 && n > 1) {
+#pragma omp parallel for schedule(static) num_threads(threads)
+        for (int64_t i = 0; i < n; ++i) fn(i);
+        return;
+    }
+#endif
+    (void)threads;
+    for (int64_t i = 0; i < n; ++i) fn(i);
+}
+
+}  // namespace fastrnn

@@ -1,0 +1,56 @@
+// Included first by every file in csrc/kernels/, which CMake compiles once per ISA with
+// FASTRNN_ISA_NS set (generic, avx2, avx512, neon) and that ISA's compiler flags.
+// Everything here lives in fastrnn::kernels::FASTRNN_ISA_NS, so no symbol compiled
+// with one ISA's flags can be merged with another's by the linker; for the same reason
+// these files call no inline std:: templates (std::min, std::vector, ...) — only
+// non-template libm functions.
+#pragma once
+
+#include <cstdint>
+
+#include "fastrnn/kernels.h"
+
+#ifndef FASTRNN_ISA_NS
+#error "csrc/kernels/ files are compiled once per ISA with -DFASTRNN_ISA_NS=<isa>"
+#endif
+
+#define FASTRNN_STR2(x) #x
+#define FASTRNN_STR(x) FASTRNN_STR2(x)
+
+namespace fastrnn::kernels::FASTRNN_ISA_NS {
+
+// Register tile of the GEMM micro-kernel, sized to the ISA's vector registers.
+template <typename T>
+struct Tile;
+
+#if defined(FASTRNN_ISA_AVX512)
+template <> struct Tile<float> { static constexpr int mr = 8, nr = 32; };
+template <> struct Tile<double> { static constexpr int mr = 8, nr = 16; };
+#elif defined(FASTRNN_ISA_AVX2)
+template <> struct Tile<float> { static constexpr int mr = 6, nr = 16; };
+template <> struct Tile<double> { static constexpr int mr = 6, nr = 8; };
+#else
+template <> struct Tile<float> { static constexpr int mr = 4, nr = 8; };
+template <> struct Tile<double> { static constexpr int mr = 4, nr = 4; };
+#endif
+
+template <typename T>
+void gemm_tile(int64_t k, const T* a, const T* b, T* c, int64_t ldc, T beta, int m, int n);
+
+template <typename T>
+void lstm_forward_row(int64_t H, T* gates, const T* c_prev, T* c, T* h, const T* peephole);
+
+template <typename T>
+void lstm_backward_row(int64_t H, const T* act, const T* c_prev, const T* c, const T* dh_out,
+                       const T* dh_rec, T* dc, T* dgates, const T* peephole);
+
+template <typename T>
+void rnn_forward_row(int64_t H, const T* pre, T* h, int relu);
+
+template <typename T>
+void rnn_backward_row(int64_t H, const T* h, const T* dh_out, const T* dh_rec, T* da, int relu);
+
+const KernelTable<float>& table_f32();
+const KernelTable<double>& table_f64();
+
+}  // namespace fastrnn::kernels::FASTRNN_ISA_NS

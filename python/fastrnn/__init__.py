@@ -1,0 +1,64 @@
+"""fastrnn: fast CPU recurrent networks with a zero-copy NumPy API.
+
+The functional API (``rnn_forward``, ``rnn_backward``, ``lstm_forward``,
+``lstm_backward``) runs on the C++ core; ``fastrnn.reference`` is the plain NumPy oracle
+with the same signatures.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from . import _core, reference
+from ._results import LstmGrads, LstmOutput, RnnGrads, RnnOutput
+from .functional import lstm_backward, lstm_forward, rnn_backward, rnn_forward
+
+try:
+    __version__ = version("fastrnn")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0+unknown"
+
+__all__ = [
+    "__version__",
+    "build_info",
+    "get_num_threads",
+    "set_num_threads",
+    "rnn_forward",
+    "rnn_backward",
+    "lstm_forward",
+    "lstm_backward",
+    "RnnOutput",
+    "RnnGrads",
+    "LstmOutput",
+    "LstmGrads",
+    "reference",
+]
+
+
+def set_num_threads(n: int) -> None:
+    """Threads the kernels may use; 0 restores the OpenMP default (OMP_NUM_THREADS).
+
+    Raises:
+        ValueError: n is negative or not an integer.
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ValueError(f"`n` must be a non-negative integer, got {n!r}")
+    _core.set_num_threads(n)
+
+
+def get_num_threads() -> int:
+    """Threads the next kernel call will use at most."""
+    return _core.get_num_threads()
+
+
+def build_info() -> dict:
+    """Version, compiler, build type, ISA in use and supported, OpenMP and threads."""
+    return {
+        "version": __version__,
+        "compiler": _core.compiler,
+        "build_type": _core.build_type,
+        "isa": _core.active_isa(),
+        "supported_isas": list(_core.supported_isas()),
+        "openmp": bool(_core.openmp),
+        "num_threads": _core.get_num_threads(),
+    }
