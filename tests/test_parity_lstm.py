@@ -1,0 +1,140 @@
+"""The C++ LSTM against the NumPy oracle: forward and every gradient, every ISA path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import as64, assert_close, make_lstm_case
+
+import fastrnn
+from fastrnn import reference
+
+# (B, T, I, H): ones, sizes around the micro-kernel tiles (4..8 rows, 4..32 columns), and one
+# case past the GEMM blocks (T*B > 128 rows, I > 256) so every blocking loop turns.
+SHAPES = [
+    (1, 1, 1, 1),
+    (1, 1, 3, 1),
+    (3, 5, 7, 6),
+    (2, 4, 17, 33),
+    (8, 3, 16, 16),
+    (9, 6, 33, 65),
+    (1, 20, 8, 9),
+    (13, 11, 300, 24),
+]
+
+
+def run_both(case, grads, batch_first, *, dh_seq=True, dh_n=True, dc_n=True):
+    kw = dict(batch_first=batch_first, training=True)
+    out = fastrnn.lstm_forward(**case, **kw)
+    ref = reference.lstm_forward(**as64(case), **kw)
+    g64 = as64(grads)
+    args = [
+        grads["dh_seq"] if dh_seq else None,
+        grads["dh_n"] if dh_n else None,
+        grads["dc_n"] if dc_n else None,
+    ]
+    args64 = [
+        g64["dh_seq"] if dh_seq else None,
+        g64["dh_n"] if dh_n else None,
+        g64["dc_n"] if dc_n else None,
+    ]
+    g = fastrnn.lstm_backward(*args, out.cache)
+    gr = reference.lstm_backward(*args64, ref.cache)
+    return out, ref, g, gr
+
+
+def assert_all_close(out, ref, g, gr, dtype):
+    for name in ("h_seq", "h_n", "c_n"):
+        assert_close(getattr(out, name), getattr(ref, name), dtype, name)
+    for name in g._fields:
+        a, e = getattr(g, name), getattr(gr, name)
+        if e is None:
+            assert a is None, name
+        else:
+            assert_close(a, e, dtype, name)
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "B{}T{}I{}H{}".format(*s))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("batch_first", [True, False], ids=["bf", "tm"])
+@pytest.mark.parametrize("peephole", [False, True], ids=["plain", "peep"])
+def test_lstm_matches_reference(rng, isa, shape, dtype, batch_first, peephole):
+    case, grads = make_lstm_case(rng, *shape, dtype, peephole=peephole, batch_first=batch_first)
+    assert_all_close(*run_both(case, grads, batch_first), dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("peephole", [False, True], ids=["plain", "peep"])
+def test_lstm_no_states_no_output_grads(rng, isa, dtype, peephole):
+    case, grads = make_lstm_case(rng, 4, 6, 5, 7, dtype, peephole=peephole, batch_first=True,
+                                 states=False)
+    for flags in [(False, True, True), (True, False, False), (False, False, True)]:
+        res = run_both(case, grads, True, dh_seq=flags[0], dh_n=flags[1], dc_n=flags[2])
+        assert_all_close(*res, dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_lstm_reads_any_view_of_x(rng, isa, dtype):
+    """Sliced, strided, reversed and transposed views are read in place."""
+    B, T, I, H = 5, 7, 6, 9
+    case, grads = make_lstm_case(rng, B, T, I, H, dtype, peephole=True, batch_first=True)
+    big = rng.standard_normal((2 * B + 1, 3 * T, 2 * I)).astype(dtype)
+    views = {
+        "strided": big[1::2, ::3, ::2],
+        "reversed": big[::-2, -T:, :I][:B],
+        "time_major_T": np.ascontiguousarray(big[:B, :T, :I].transpose(1, 0, 2)).transpose(1, 0, 2),
+        "fortran": np.asfortranarray(big[:B, :T, :I]),
+    }
+    for name, x in views.items():
+        assert x.shape == (B, T, I), name
+        assert not x.flags.c_contiguous, name
+        case["x"] = x
+        out, ref, g, gr = run_both(case, grads, True)
+        assert_all_close(out, ref, g, gr, dtype)
+        assert g.dx.flags.c_contiguous
+
+
+def test_lstm_strided_states_and_grads(rng, isa):
+    """h0, c0, dh_n, dc_n with a row stride, dh_seq as a sliced view."""
+    B, T, I, H = 3, 4, 5, 6
+    dtype = np.float64
+    case, grads = make_lstm_case(rng, B, T, I, H, dtype, peephole=False, batch_first=True)
+    wide = rng.standard_normal((B, 2 * H))
+    case["h0"], case["c0"] = wide[:, :H], wide[:, H:]
+    grads["dh_n"], grads["dc_n"] = wide[:, H:] * 2, wide[:, :H] * 3
+    grads["dh_seq"] = rng.standard_normal((B, 2 * T, H))[:, ::2]
+    assert_all_close(*run_both(case, grads, True), dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_lstm_bitwise_identical_across_threads(rng, isa, dtype):
+    case, grads = make_lstm_case(rng, 16, 9, 40, 70, dtype, peephole=True, batch_first=True)
+    results = []
+    for n in (1, 2, 3):
+        fastrnn.set_num_threads(n)
+        out = fastrnn.lstm_forward(**case, training=True)
+        g = fastrnn.lstm_backward(grads["dh_seq"], grads["dh_n"], grads["dc_n"], out.cache)
+        results.append([out.h_seq, out.h_n, out.c_n, *g])
+    fastrnn.set_num_threads(0)
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            assert np.array_equal(a, b)
+
+
+def test_lstm_inference_equals_training_forward(rng, isa):
+    case, _ = make_lstm_case(rng, 4, 9, 5, 6, np.float32, peephole=True, batch_first=False)
+    a = fastrnn.lstm_forward(**case, batch_first=False, training=False)
+    b = fastrnn.lstm_forward(**case, batch_first=False, training=True)
+    assert a.cache is None
+    for name in ("h_seq", "h_n", "c_n"):
+        assert np.array_equal(getattr(a, name), getattr(b, name)), name
+
+
+def test_lstm_long_inference_is_chunked_correctly(rng):
+    """More steps than one inference chunk holds (8 MiB of gates): the chunks join up."""
+    B, T, I, H = 64, 70, 3, 128  # one step of gates = 128 KiB, so 64 steps per chunk
+    case, _ = make_lstm_case(rng, B, T, I, H, np.float64, peephole=True, batch_first=True)
+    out = fastrnn.lstm_forward(**case)
+    ref = reference.lstm_forward(**case)
+    for name in ("h_seq", "h_n", "c_n"):
+        assert_close(getattr(out, name), getattr(ref, name), np.float64, name)
