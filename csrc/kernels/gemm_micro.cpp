@@ -1,6 +1,9 @@
-// GEMM micro-kernel: one register tile of C from packed A and B panels. Plain C++ that
-// the compiler vectorises with this ISA's flags along the nr columns.
+// GEMM micro-kernel: one register tile of C from packed A and B panels. float32 keeps
+// the tile in vector registers (simd.h); double is plain C++ the compiler vectorises.
 #include "isa.h"
+#include "simd.h"
+
+#include <utility>
 
 namespace fastrnn::kernels::FASTRNN_ISA_NS {
 
@@ -27,8 +30,72 @@ void gemm_tile(int64_t k, const T* a, const T* b, T* c, int64_t ldc, T beta, int
     }
 }
 
-template void gemm_tile<float>(int64_t, const float*, const float*, float*, int64_t, float, int,
-                               int);
+namespace {
+
+// R rows (R <= mr) of the float tile. With R <= 2 there are too few accumulators to hide
+// the FMA latency, so even and odd k go to separate sums, added at the end.
+template <int R>
+void tile_rows(int64_t k, const float* a, const float* b, float* c, int64_t ldc, float beta,
+               int n) {
+    constexpr int MR = Tile<float>::mr;
+    constexpr int NR = Tile<float>::nr;
+    static_assert(NR == 2 * kLanes, "a float tile is two vectors wide");
+    constexpr int S = R <= 2 ? 2 : 1;
+    VecF acc[S][R][2] = {};
+    int64_t p = 0;
+    for (; p + S <= k; p += S) {
+        for (int s = 0; s < S; ++s) {
+            const VecF b0 = load(b + (p + s) * NR), b1 = load(b + (p + s) * NR + kLanes);
+            for (int i = 0; i < R; ++i) {
+                const VecF ai = splat(a[(p + s) * MR + i]);
+                acc[s][i][0] += ai * b0;
+                acc[s][i][1] += ai * b1;
+            }
+        }
+    }
+    for (; p < k; ++p) {
+        const VecF b0 = load(b + p * NR), b1 = load(b + p * NR + kLanes);
+        for (int i = 0; i < R; ++i) {
+            const VecF ai = splat(a[p * MR + i]);
+            acc[0][i][0] += ai * b0;
+            acc[0][i][1] += ai * b1;
+        }
+    }
+    const int n0 = n < kLanes ? n : kLanes, n1 = n - n0;
+    for (int i = 0; i < R; ++i) {
+        VecF v0 = acc[0][i][0], v1 = acc[0][i][1];
+        if (S == 2) {
+            v0 += acc[S - 1][i][0];
+            v1 += acc[S - 1][i][1];
+        }
+        float* ci = c + i * ldc;
+        // beta == 0 must not read C: it may hold uninitialised memory.
+        if (beta != 0.0f) {
+            v0 += beta * load_n(ci, n0);
+            if (n1 > 0) v1 += beta * load_n(ci + kLanes, n1);
+        }
+        store_n(ci, v0, n0);
+        if (n1 > 0) store_n(ci + kLanes, v1, n1);
+    }
+}
+
+template <int... R>
+void tile_dispatch(int m, int64_t k, const float* a, const float* b, float* c, int64_t ldc,
+                   float beta, int n, std::integer_sequence<int, R...>) {
+    using Fn = void (*)(int64_t, const float*, const float*, float*, int64_t, float, int);
+    static constexpr Fn table[] = {&tile_rows<R + 1>...};
+    table[m - 1](k, a, b, c, ldc, beta, n);
+}
+
+}  // namespace
+
+template <>
+void gemm_tile<float>(int64_t k, const float* a, const float* b, float* c, int64_t ldc,
+                      float beta, int m, int n) {
+    tile_dispatch(m, k, a, b, c, ldc, beta, n,
+                  std::make_integer_sequence<int, Tile<float>::mr>{});
+}
+
 template void gemm_tile<double>(int64_t, const double*, const double*, double*, int64_t, double,
                                 int, int);
 

@@ -23,14 +23,16 @@ namespace fastrnn::kernels::FASTRNN_ISA_NS {
 template <typename T>
 struct Tile;
 
+// float: nr = two vectors, mr rows, so 2*mr accumulators + 2 loads + 1 broadcast fit the
+// register file (32 zmm for AVX-512, 16 ymm/xmm otherwise).
 #if defined(FASTRNN_ISA_AVX512)
-template <> struct Tile<float> { static constexpr int mr = 8, nr = 32; };
+template <> struct Tile<float> { static constexpr int mr = 12, nr = 32; };
 template <> struct Tile<double> { static constexpr int mr = 8, nr = 16; };
 #elif defined(FASTRNN_ISA_AVX2)
 template <> struct Tile<float> { static constexpr int mr = 6, nr = 16; };
 template <> struct Tile<double> { static constexpr int mr = 6, nr = 8; };
 #else
-template <> struct Tile<float> { static constexpr int mr = 4, nr = 8; };
+template <> struct Tile<float> { static constexpr int mr = 6, nr = 8; };
 template <> struct Tile<double> { static constexpr int mr = 4, nr = 4; };
 #endif
 

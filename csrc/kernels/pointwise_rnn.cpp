@@ -1,6 +1,7 @@
 // Elman activation for one batch row and its BPTT derivative, expressed through h so the
 // forward need not save pre-activations: tanh' = 1 - h^2, relu' = [h > 0].
 #include "activations.h"
+#include "simd.h"
 
 namespace fastrnn::kernels::FASTRNN_ISA_NS {
 
@@ -22,7 +23,16 @@ void rnn_backward_row(int64_t H, const T* h, const T* dh_out, const T* dh_rec, T
     }
 }
 
-template void rnn_forward_row<float>(int64_t, const float*, float*, int);
+// float32: tanh through the polynomial of simd.h.
+template <>
+void rnn_forward_row<float>(int64_t H, const float* pre, float* h, int relu) {
+    if (relu) {
+        for (int64_t j = 0; j < H; ++j) h[j] = pre[j] < 0.0f ? 0.0f : pre[j];
+        return;
+    }
+    for_each_vec(H, [&](int64_t j, int n) { store_n(h + j, tanh(load_n(pre + j, n)), n); });
+}
+
 template void rnn_forward_row<double>(int64_t, const double*, double*, int);
 template void rnn_backward_row<float>(int64_t, const float*, const float*, const float*, float*,
                                       int);

@@ -1,0 +1,105 @@
+// float32 SIMD vectors for one ISA through GCC/Clang vector extensions: the same source is
+// compiled with each ISA's flags into its widest registers (64 bytes for AVX-512, 32 for
+// AVX2, 16 for SSE2/NEON), so every kernel is written once.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <utility>
+
+#include "isa.h"
+
+namespace fastrnn::kernels::FASTRNN_ISA_NS {
+
+#if defined(FASTRNN_ISA_AVX512)
+constexpr int kVecBytes = 64;
+#elif defined(FASTRNN_ISA_AVX2)
+constexpr int kVecBytes = 32;
+#else
+constexpr int kVecBytes = 16;
+#endif
+constexpr int kLanes = kVecBytes / 4;
+
+typedef float VecF __attribute__((vector_size(kVecBytes)));
+typedef int32_t VecI __attribute__((vector_size(kVecBytes)));
+// The same types with alignment 4, for loads and stores at any float address.
+typedef float VecF_u __attribute__((vector_size(kVecBytes), aligned(4), may_alias));
+
+inline VecF load(const float* p) { return *reinterpret_cast<const VecF_u*>(p); }
+inline void store(float* p, VecF v) { *reinterpret_cast<VecF_u*>(p) = v; }
+// A brace list, not `VecF{} + s`: the add of 0 would survive (it changes -0.0), costing an
+// instruction per broadcast in the GEMM loop.
+template <size_t... I>
+inline VecF splat_impl(float s, std::index_sequence<I...>) {
+    return VecF{((void)I, s)...};
+}
+inline VecF splat(float s) { return splat_impl(s, std::make_index_sequence<kLanes>{}); }
+
+inline VecF select(VecI mask, VecF a, VecF b) {
+    return reinterpret_cast<VecF>((mask & reinterpret_cast<VecI>(a)) |
+                                  (~mask & reinterpret_cast<VecI>(b)));
+}
+
+// e^x for float32: Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, then a degree-6
+// polynomial (Cephes expf). Max relative error ~2 ulp on [-87.3, 88]; inputs are clamped
+// there, so e^x saturates to ~1.2e-38 / ~1.7e38 instead of 0 / inf. NaN propagates.
+inline VecF exp(VecF x) {
+    const VecF hi = splat(88.0f), lo = splat(-87.3365f);  // 2^n stays a normal float
+    x = select(x > hi, hi, x);
+    x = select(x < lo, lo, x);
+    VecF n = x * 1.44269504088896341f;
+    // Round to nearest: +/- 0.5 then truncate toward zero.
+    n = __builtin_convertvector(__builtin_convertvector(n + select(n < splat(0.0f), splat(-0.5f), splat(0.5f)), VecI), VecF);
+    VecF r = x - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    VecF p = splat(1.9875691500e-4f);
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    const VecI bits = (__builtin_convertvector(n, VecI) + 127) << 23;
+    return p * reinterpret_cast<VecF>(bits);
+}
+
+// 1 / (1 + e^-x); max abs error ~1.2e-7 (see tests/test_activations.py).
+inline VecF sigmoid(VecF x) { return 1.0f / (1.0f + exp(-x)); }
+
+// tanh(x) = sign(x) (1 - 2 / (e^{2|x|} + 1)); below |x| = 0.0625 that form cancels, so a
+// Taylor series (error < 4e-11 relative there) takes over. Max abs error ~2.4e-7.
+inline VecF tanh(VecF x) {
+    const VecI sign = reinterpret_cast<VecI>(x) & int32_t(0x80000000);
+    const VecF ax = reinterpret_cast<VecF>(reinterpret_cast<VecI>(x) & int32_t(0x7fffffff));
+    VecF big = 1.0f - 2.0f / (exp(ax + ax) + 1.0f);
+    const VecF x2 = ax * ax;
+    VecF small = ax + ax * x2 * (-1.0f / 3 + x2 * (2.0f / 15 + x2 * (-17.0f / 315)));
+    VecF t = select(ax < splat(0.0625f), small, big);
+    t = select(ax != ax, x, t);  // NaN in, NaN out
+    return reinterpret_cast<VecF>(reinterpret_cast<VecI>(t) | sign);
+}
+
+// Applies fn to n floats in whole vectors; the tail goes through a zero-padded vector, so
+// every element sees exactly the same arithmetic wherever it lies.
+template <typename Fn>
+inline void for_each_vec(int64_t n, const Fn& fn) {
+    int64_t j = 0;
+    for (; j + kLanes <= n; j += kLanes) fn(j, kLanes);
+    if (j < n) fn(j, static_cast<int>(n - j));
+}
+
+// Partial load/store of the first `count` lanes (count < kLanes at a tail).
+inline VecF load_n(const float* p, int count) {
+    if (count == kLanes) return load(p);
+    float tmp[kLanes] = {};
+    for (int i = 0; i < count; ++i) tmp[i] = p[i];
+    return load(tmp);
+}
+inline void store_n(float* p, VecF v, int count) {
+    if (count == kLanes) return store(p, v);
+    float tmp[kLanes];
+    store(tmp, v);
+    for (int i = 0; i < count; ++i) p[i] = tmp[i];
+}
+
+}  // namespace fastrnn::kernels::FASTRNN_ISA_NS
