@@ -4,6 +4,7 @@
 
 #include "fastrnn/dispatch.h"
 #include "fastrnn/parallel.h"
+#include "fastrnn/workspace.h"
 
 namespace fastrnn {
 
@@ -19,6 +20,8 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 template <typename T>
 void pack_a(const ConstMat<T>& A, int64_t r0, int64_t m, int64_t k0, int64_t kc, int mr,
             T* dst) {
+    const bool plain_cols = A.cols.inner > k0 + kc;  // one stride along k: no division
+    const ptrdiff_t cs = A.cols.stride;
     for (int64_t p0 = 0; p0 < m; p0 += mr, dst += kc * mr) {
         const int rows = static_cast<int>(m - p0 < mr ? m - p0 : mr);
         for (int ii = 0; ii < mr; ++ii) {
@@ -27,7 +30,12 @@ void pack_a(const ConstMat<T>& A, int64_t r0, int64_t m, int64_t k0, int64_t kc,
                 continue;
             }
             const T* row = A.p + A.rows.at(r0 + p0 + ii);
-            for (int64_t kk = 0; kk < kc; ++kk) dst[kk * mr + ii] = row[A.cols.at(k0 + kk)];
+            if (plain_cols) {
+                const T* src = row + k0 * cs;
+                for (int64_t kk = 0; kk < kc; ++kk) dst[kk * mr + ii] = src[kk * cs];
+            } else {
+                for (int64_t kk = 0; kk < kc; ++kk) dst[kk * mr + ii] = row[A.cols.at(k0 + kk)];
+            }
         }
     }
 }
@@ -37,10 +45,17 @@ template <typename T>
 void pack_b_panel(const ConstMat<T>& B, int64_t k0, int64_t kc, int64_t c0, int64_t n, int nr,
                   T* dst) {
     const int cols = static_cast<int>(n - c0 < nr ? n - c0 : nr);
+    const bool plain_cols = B.cols.inner > c0 + cols;  // one stride along n: no division
+    const ptrdiff_t cs = B.cols.stride;
     for (int64_t kk = 0; kk < kc; ++kk) {
         const T* row = B.p + B.rows.at(k0 + kk);
         T* d = dst + kk * nr;
-        for (int jj = 0; jj < cols; ++jj) d[jj] = row[B.cols.at(c0 + jj)];
+        if (plain_cols) {
+            const T* src = row + c0 * cs;
+            for (int jj = 0; jj < cols; ++jj) d[jj] = src[jj * cs];
+        } else {
+            for (int jj = 0; jj < cols; ++jj) d[jj] = row[B.cols.at(c0 + jj)];
+        }
         for (int jj = cols; jj < nr; ++jj) d[jj] = T(0);
     }
 }
@@ -97,53 +112,9 @@ void gemm(int64_t M, int64_t N, int64_t K, ConstMat<T> A, ConstMat<T> B, T beta,
     }
 }
 
-template <typename T>
-PackedB<T>::PackedB(ConstMat<T> B, int64_t K, int64_t N, int threads)
-    : K_(K), N_(N), nr_(kernel_table<T>().gemm_nr), panels_(ceil_div(N, nr_)) {
-    data_.reset(checked_mul(checked_mul(panels_, K_), nr_));
-    T* d = data_.data();
-    parallel_for(panels_, threads_for(panels_, 4, threads), [&](int64_t jp) {
-        pack_b_panel(B, 0, K_, jp * nr_, N_, nr_, d + jp * K_ * nr_);
-    });
-}
-
-template <typename T>
-int64_t gemm_packed_scratch(int64_t M, int64_t K) {
-    const int mr = kernel_table<T>().gemm_mr;
-    return checked_mul(ceil_div(M, mr) * mr, K);
-}
-
-template <typename T>
-void gemm_packed(int64_t M, ConstMat<T> A, const PackedB<T>& B, T beta, T* C, ptrdiff_t ldc,
-                 T* a_pack, int threads) {
-    const int64_t K = B.K(), N = B.N();
-    if (M <= 0 || N <= 0) return;
-    if (K <= 0) return scale(M, N, beta, C, ldc);
-    const KernelTable<T>& kt = kernel_table<T>();
-    const int mr = kt.gemm_mr, nr = B.nr();
-    pack_a(A, 0, M, 0, K, mr, a_pack);
-    const int64_t m_panels = ceil_div(M, mr);
-    const int64_t tiles = m_panels * B.panels();
-    // A tile is ~2*mr*nr*K flops; below ~16k flops per thread a fork costs more than it saves.
-    const int t = threads_for(tiles * 2 * mr * nr * K, 16384, threads);
-    parallel_for(tiles, t, [&](int64_t tile) {
-        const int64_t jp = tile / m_panels, ip = tile % m_panels;
-        const int mm = static_cast<int>(M - ip * mr < mr ? M - ip * mr : mr);
-        const int n = static_cast<int>(N - jp * nr < nr ? N - jp * nr : nr);
-        kt.gemm_tile(K, a_pack + ip * mr * K, B.panel(jp), C + ip * mr * ldc + jp * nr, ldc, beta,
-                     mm, n);
-    });
-}
-
-#define FASTRNN_INSTANTIATE(T)                                                                \
-    template void gemm<T>(int64_t, int64_t, int64_t, ConstMat<T>, ConstMat<T>, T, T*, ptrdiff_t, \
-                          int);                                                              \
-    template class PackedB<T>;                                                                \
-    template int64_t gemm_packed_scratch<T>(int64_t, int64_t);                                \
-    template void gemm_packed<T>(int64_t, ConstMat<T>, const PackedB<T>&, T, T*, ptrdiff_t, T*, \
-                                 int);
-FASTRNN_INSTANTIATE(float)
-FASTRNN_INSTANTIATE(double)
-#undef FASTRNN_INSTANTIATE
+template void gemm<float>(int64_t, int64_t, int64_t, ConstMat<float>, ConstMat<float>, float,
+                          float*, ptrdiff_t, int);
+template void gemm<double>(int64_t, int64_t, int64_t, ConstMat<double>, ConstMat<double>, double,
+                           double*, ptrdiff_t, int);
 
 }  // namespace fastrnn

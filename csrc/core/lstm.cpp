@@ -1,6 +1,9 @@
-// LSTM time loops. Forward: input projection for a chunk of steps as one GEMM, then per
-// step one GEMM with the packed w_hh and the fused gate kernel. Backward: the reverse
-// loop keeps only dG_t * w_hh; the rest is sequence_grads() over all steps at once.
+// LSTM time loops. Forward: the input projection of a chunk of steps is one GEMM; then
+// one parallel region runs the chunk's steps, each thread owning the same (rows, units)
+// tiles at every step, with the recurrent product and the gate math fused per tile and one
+// barrier per step. Backward mirrors it: the reverse loop keeps only dG_t * w_hh, fused
+// with the gate derivatives of the step before; the input and weight gradients are then
+// whole-sequence GEMMs (sequence_grads).
 #include "fastrnn/lstm.h"
 
 #include <algorithm>
@@ -9,6 +12,7 @@
 #include "fastrnn/dispatch.h"
 #include "fastrnn/parallel.h"
 #include "fastrnn/workspace.h"
+#include "recurrence.h"
 #include "sequence.h"
 
 namespace fastrnn::core {
@@ -41,9 +45,9 @@ void lstm_forward(const LstmForwardArgs<T>& a, int threads) {
     }
     Buffer<T> gate_ws(training ? 0 : checked_mul(chunk * d.B, G4));
     Buffer<T> c0_zero(a.c0 ? 0 : checked_mul(d.B, d.H), true);
-    Buffer<T> a_pack(gemm_packed_scratch<T>(d.B, d.H));
-    // w_hh^T as the B operand of h_{t-1} * w_hh^T, packed once for all steps.
-    PackedB<T> w_hh_t(ConstMat<T>{a.w.w_hh, Axis::plain(1), Axis::plain(d.H)}, d.H, G4, threads);
+    StepPanels<T> w(a.w.w_hh, d.H, kLstmGates, PanelKind::kLstmForward, kt.step_vec, threads);
+    const StepGrid grid(d.B, d.H, kt.step_mr, w.units(), w.blocks());
+    const int team = step_threads(2 * d.B * G4 * d.H, grid.items(), threads);
 
     // Inference updates c_n in place, step after step.
     if (!training) {
@@ -52,36 +56,49 @@ void lstm_forward(const LstmForwardArgs<T>& a, int threads) {
     }
     const T* c_init = a.c0 ? a.c0 : c0_zero.data();
     const ptrdiff_t ld_c_init = a.c0 ? a.ld_c0 : d.H;
-    const int row_threads = threads_for(d.B * d.H, 4096, threads);
 
     for (int64_t t0 = 0; t0 < d.T; t0 += chunk) {
         const int64_t nt = std::min(chunk, d.T - t0);
         T* gbuf = training ? a.gates + t0 * d.B * G4 : gate_ws.data();
         project_inputs<T>(d, G4, a.x, t0, nt, a.w.w_ih, a.w.b, gbuf, threads);
-        for (int64_t t = t0; t < t0 + nt; ++t) {
-            T* g = gbuf + (t - t0) * d.B * G4;
-            const T* h_prev = t == 0 ? a.h0 : a.h_seq.row(t - 1, 0);
+        parallel_steps(nt, grid.items(), team, [&](int64_t step, int64_t begin, int64_t end) {
+            const int64_t t = t0 + step;
+            const T* h_prev = t == 0 ? a.h0 : a.h_seq.row(t - 1, 0);  // nullptr: zero state
             const ptrdiff_t ld_h_prev = t == 0 ? a.ld_h0 : a.h_seq.sb;
-            if (h_prev)  // a zero h0 adds nothing
-                gemm_packed<T>(d.B, ConstMat<T>{h_prev, Axis::plain(ld_h_prev), Axis::plain(1)},
-                               w_hh_t, T(1), g, G4, a_pack.data(), threads);
-            parallel_for(d.B, row_threads, [&](int64_t b) {
-                const T* c_prev;
-                T* c;
-                if (training) {
-                    c_prev = t == 0 ? c_init + b * ld_c_init : a.c_seq + ((t - 1) * d.B + b) * d.H;
-                    c = a.c_seq + (t * d.B + b) * d.H;
-                } else {
-                    c_prev = c = a.c_n + b * d.H;
-                }
-                kt.lstm_forward_row(d.H, g + b * G4, c_prev, c, a.h_seq.row(t, b), a.w.peephole);
-            });
-        }
+            const T* c_prev = a.c_n;
+            ptrdiff_t ld_c_prev = d.H;
+            T* c = a.c_n;
+            if (training) {
+                c_prev = t == 0 ? c_init : a.c_seq + (t - 1) * d.B * d.H;
+                ld_c_prev = t == 0 ? ld_c_init : d.H;
+                c = a.c_seq + t * d.B * d.H;
+            }
+            T* g = gbuf + (t - t0) * d.B * G4;
+            for (int64_t i = begin; i < end; ++i) {
+                const StepGrid::Item it = grid.item(i);
+                StepTile<T> s;
+                s.m = it.m;
+                s.nu = it.nu;
+                s.K = d.H;
+                s.H = d.H;
+                s.a = h_prev ? h_prev + it.r0 * ld_h_prev : nullptr;
+                s.lda = ld_h_prev;
+                s.panel = w.panel(it.block);
+                s.gates = g + it.r0 * G4 + it.u0;
+                s.ld_gates = G4;
+                s.c_prev = c_prev + it.r0 * ld_c_prev + it.u0;
+                s.ld_c_prev = ld_c_prev;
+                s.c = c + it.r0 * d.H + it.u0;
+                s.ld_c = d.H;
+                s.h = a.h_seq.row(t, it.r0) + it.u0;
+                s.ld_h = a.h_seq.sb;
+                s.peephole = a.w.peephole ? a.w.peephole + it.u0 : nullptr;
+                kt.lstm_forward_tile(s);
+            }
+        });
     }
-    if (d.T > 0) {
-        copy_rows(d.B, d.H, a.h_seq.row(d.T - 1, 0), a.h_seq.sb, a.h_n);
-        if (training) copy_rows(d.B, d.H, a.c_seq + (d.T - 1) * d.B * d.H, d.H, a.c_n);
-    }
+    copy_rows(d.B, d.H, a.h_seq.row(d.T - 1, 0), a.h_seq.sb, a.h_n);
+    if (training) copy_rows(d.B, d.H, a.c_seq + (d.T - 1) * d.B * d.H, d.H, a.c_n);
 }
 
 template <typename T>
@@ -91,32 +108,62 @@ void lstm_backward(const LstmBackwardArgs<T>& a, int threads) {
     const KernelTable<T>& kt = kernel_table<T>();
 
     Buffer<T> dg(checked_mul(checked_mul(d.T, d.B), G4));
-    Buffer<T> dh_rec(checked_mul(d.B, d.H), true);
     Buffer<T> dc(checked_mul(d.B, d.H), true);
     Buffer<T> c0_zero(a.c0 ? 0 : checked_mul(d.B, d.H), true);
-    Buffer<T> a_pack(gemm_packed_scratch<T>(d.B, G4));
-    // w_hh as the B operand of dG_t * w_hh, packed once for all steps.
-    PackedB<T> w_hh(ConstMat<T>{a.w.w_hh, Axis::plain(d.H), Axis::plain(1)}, G4, d.H, threads);
-
-    if (a.dh_n) copy_rows(d.B, d.H, a.dh_n, a.ld_dh_n, dh_rec.data());
     if (a.dc_n) copy_rows(d.B, d.H, a.dc_n, a.ld_dc_n, dc.data());
     const T* c_init = a.c0 ? a.c0 : c0_zero.data();
     const ptrdiff_t ld_c_init = a.c0 ? a.ld_c0 : d.H;
-    const int row_threads = threads_for(d.B * d.H, 4096, threads);
 
-    for (int64_t t = d.T - 1; t >= 0; --t) {
-        T* dg_t = dg.data() + t * d.B * G4;
-        parallel_for(d.B, row_threads, [&](int64_t b) {
-            const T* c_prev = t == 0 ? c_init + b * ld_c_init : a.c_seq + ((t - 1) * d.B + b) * d.H;
-            const T* dh_out = a.dh_seq.p ? a.dh_seq.row(t, b) : nullptr;
-            kt.lstm_backward_row(d.H, a.gates + (t * d.B + b) * G4, c_prev,
-                                 a.c_seq + (t * d.B + b) * d.H, dh_out, dh_rec.data() + b * d.H,
-                                 dc.data() + b * d.H, dg_t + b * G4, a.w.peephole);
-        });
-        gemm_packed<T>(d.B, ConstMat<T>{dg_t, Axis::plain(G4), Axis::plain(1)}, w_hh, T(0),
-                       dh_rec.data(), d.H, a_pack.data(), threads);
-    }
-    std::memcpy(a.dh0, dh_rec.data(), static_cast<size_t>(d.B * d.H) * sizeof(T));
+    StepPanels<T> w(a.w.w_hh, d.H, kLstmGates, PanelKind::kBackward, kt.step_vec, threads);
+    const StepGrid grid(d.B, d.H, kt.step_mr, w.units(), w.blocks());
+    const int team = step_threads(2 * d.B * G4 * d.H, grid.items(), threads);
+
+    // Phase p = 0 runs the gate derivatives of step T-1 from dh_n; phase p >= 1 computes
+    // dh_{t-1} = dG_t * w_hh for t = T-p, then the derivatives of step t-1 (or dh0 when
+    // t = 0).
+    parallel_steps(d.T + 1, grid.items(), team, [&](int64_t p, int64_t begin, int64_t end) {
+        const int64_t t = d.T - p;  // the step whose dG feeds the product; t = T: none
+        const int64_t s_step = t - 1;  // the step whose derivatives the epilogue computes
+        for (int64_t i = begin; i < end; ++i) {
+            const StepGrid::Item it = grid.item(i);
+            StepTile<T> s;
+            s.m = it.m;
+            s.nu = it.nu;
+            s.K = G4;
+            s.H = d.H;
+            if (t < d.T) {
+                s.a = dg.data() + (t * d.B + it.r0) * G4;
+                s.lda = G4;
+            } else if (a.dh_n) {
+                s.acc_init = a.dh_n + it.r0 * a.ld_dh_n + it.u0;
+                s.ld_acc_init = a.ld_dh_n;
+            }
+            s.panel = w.panel(it.block);
+            if (s_step < 0) {
+                s.dh0 = a.dh0 + it.r0 * d.H + it.u0;
+                s.ld_dh0 = d.H;
+            } else {
+                const int64_t row = s_step * d.B + it.r0;
+                s.gates = const_cast<T*>(a.gates) + row * G4 + it.u0;
+                s.ld_gates = G4;
+                s.c_prev = s_step == 0 ? c_init + it.r0 * ld_c_init + it.u0
+                                       : a.c_seq + (row - d.B) * d.H + it.u0;
+                s.ld_c_prev = s_step == 0 ? ld_c_init : d.H;
+                s.c = const_cast<T*>(a.c_seq) + row * d.H + it.u0;
+                s.ld_c = d.H;
+                if (a.dh_seq.p) {
+                    s.dh_out = a.dh_seq.row(s_step, it.r0) + it.u0;
+                    s.ld_dh_out = a.dh_seq.sb;
+                }
+                s.dc = dc.data() + it.r0 * d.H + it.u0;
+                s.ld_dc = d.H;
+                s.dg = dg.data() + row * G4 + it.u0;
+                s.ld_dg = G4;
+                s.peephole = a.w.peephole ? a.w.peephole + it.u0 : nullptr;
+            }
+            kt.lstm_backward_tile(s);
+        }
+    });
     std::memcpy(a.dc0, dc.data(), static_cast<size_t>(d.B * d.H) * sizeof(T));
 
     sequence_grads<T>(d, G4, dg.data(), a.x, a.h0, a.ld_h0, a.h_seq, a.w.w_ih, a.dx, a.dw_ih,

@@ -6,8 +6,6 @@
 #include <cstdint>
 #include <limits>
 
-#include "fastrnn/kernels.h"
-#include "fastrnn/workspace.h"
 
 namespace fastrnn {
 
@@ -43,34 +41,5 @@ struct ConstMat {
 template <typename T>
 void gemm(int64_t M, int64_t N, int64_t K, ConstMat<T> A, ConstMat<T> B, T beta, T* C,
           ptrdiff_t ldc, int threads);
-
-// B[K, N] packed once into the micro-kernel's column panels, for GEMMs that reuse it at
-// every time step (w_hh). K is not blocked: one panel is K x nr.
-template <typename T>
-class PackedB {
-public:
-    PackedB(ConstMat<T> B, int64_t K, int64_t N, int threads);
-    int64_t K() const { return K_; }
-    int64_t N() const { return N_; }
-    int nr() const { return nr_; }
-    int64_t panels() const { return panels_; }
-    const T* panel(int64_t j) const { return data_.data() + j * K_ * nr_; }
-
-private:
-    int64_t K_;
-    int64_t N_;
-    int nr_;
-    int64_t panels_;
-    Buffer<T> data_;
-};
-
-// C[M, N] = A[M, K] * B + beta * C with B packed. a_pack: scratch of
-// gemm_packed_scratch(M, K) elements, so the step loop allocates nothing.
-template <typename T>
-void gemm_packed(int64_t M, ConstMat<T> A, const PackedB<T>& B, T beta, T* C, ptrdiff_t ldc,
-                 T* a_pack, int threads);
-
-template <typename T>
-int64_t gemm_packed_scratch(int64_t M, int64_t K);
 
 }  // namespace fastrnn

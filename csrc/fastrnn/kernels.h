@@ -7,6 +7,40 @@
 
 namespace fastrnn {
 
+// One tile of a fused recurrent step. Every pointer is already offset to the tile's first
+// row and first unit u0; "(m, .)" arrays have the given row stride; gate q of a gate row
+// lies at +q*H. Fields a kernel does not use are ignored.
+template <typename T>
+struct StepTile {
+    int m = 0;                  // rows in the tile, 1..step_mr
+    int nu = 0;                 // valid units in the block (the panel is zero-padded past them)
+    int64_t K = 0;              // inner dimension: H forward, G*H backward
+    int64_t H = 0;              // gate stride inside a gate row
+    const T* a = nullptr;       // (m, K) in, stride lda: h_{t-1} forward, dG_t backward;
+    int64_t lda = 0;            //   nullptr = the product is replaced by acc_init
+    const T* acc_init = nullptr;  // (m, units) in, stride ld_acc_init, or nullptr = zeros
+    int64_t ld_acc_init = 0;
+    const T* panel = nullptr;   // [K, 4*step_vec] in, packed w_hh block
+    T* gates = nullptr;         // (m, G*H) forward in/out: pre-activations in, activations out
+    int64_t ld_gates = 0;       //   (the Elman forward writes no activations); backward in
+    const T* c_prev = nullptr;  // (m, H) in, c_{t-1} (LSTM)
+    int64_t ld_c_prev = 0;
+    T* c = nullptr;             // (m, H) LSTM: c_t out forward (may alias c_prev), in backward
+    int64_t ld_c = 0;
+    T* h = nullptr;             // (m, H) h_t: out forward, in for the Elman backward
+    int64_t ld_h = 0;
+    const T* dh_out = nullptr;  // (m, H) in, dL/dh_t from the output sequence, or nullptr
+    int64_t ld_dh_out = 0;
+    T* dc = nullptr;            // (m, H) in/out, dL/dc_t in, dL/dc_{t-1} out (LSTM backward)
+    int64_t ld_dc = 0;
+    T* dg = nullptr;            // (m, G*H) out, dL/d(pre-activations) of step t (backward)
+    int64_t ld_dg = 0;
+    T* dh0 = nullptr;           // (m, H) out: past step 0 the backward stores dh here and
+    int64_t ld_dh0 = 0;         //   runs no pointwise step
+    const T* peephole = nullptr;  // [3, H] in (row stride H), rows i, f, o, or nullptr
+    int relu = 0;               // Elman activation: 0 tanh, 1 relu
+};
+
 template <typename T>
 struct KernelTable {
     const char* isa = "";
@@ -21,34 +55,19 @@ struct KernelTable {
     void (*gemm_tile)(int64_t k, const T* a, const T* b, T* c, int64_t ldc, T beta, int m,
                       int n) = nullptr;
 
-    // LSTM step for one batch row, gate order i,f,g,o.
-    //   gates:    [4H] in/out: pre-activations in, activations i,f,g,o out
-    //   c_prev:   [H]  in, c_{t-1}; may alias c
-    //   c:        [H]  out, c_t
-    //   h:        [H]  out, h_t
-    //   peephole: [3H] in (rows i,f,o) or nullptr
-    void (*lstm_forward_row)(int64_t H, T* gates, const T* c_prev, T* c, T* h,
-                             const T* peephole) = nullptr;
-
-    // LSTM backward step for one batch row.
-    //   act:      [4H] in, activations i,f,g,o saved by the forward
-    //   c_prev:   [H]  in, c_{t-1};  c: [H] in, c_t
-    //   dh_out:   [H]  in, dL/dh_t from the output sequence, or nullptr (zero)
-    //   dh_rec:   [H]  in, dL/dh_t from step t+1
-    //   dc:       [H]  in/out, dL/dc_t in, dL/dc_{t-1} out
-    //   dgates:   [4H] out, dL/d(pre-activations)
-    //   peephole: [3H] in or nullptr
-    void (*lstm_backward_row)(int64_t H, const T* act, const T* c_prev, const T* c,
-                              const T* dh_out, const T* dh_rec, T* dc, T* dgates,
-                              const T* peephole) = nullptr;
-
-    // Elman step for one batch row: h = act(pre).  pre: [H] in; h: [H] out (may alias pre).
-    void (*rnn_forward_row)(int64_t H, const T* pre, T* h, int relu) = nullptr;
-
-    // Elman backward step: da = (dh_out + dh_rec) * act'(h).
-    //   h: [H] in (h_t); dh_out: [H] in or nullptr; dh_rec: [H] in; da: [H] out
-    void (*rnn_backward_row)(int64_t H, const T* h, const T* dh_out, const T* dh_rec, T* da,
-                             int relu) = nullptr;
+    // Fused recurrent steps. Each computes one tile: m <= step_mr batch rows times one
+    // block of hidden units, first the recurrent product a * panel into registers, then
+    // the cell's pointwise math on it, so a gate value never goes back to memory between
+    // the GEMM and its nonlinearity. Panel layouts (K rows, 4*step_vec columns each):
+    //   lstm_forward:  step_vec units x gates i, f, g, o    panel[k][q*V + l] = w_hh[q*H + u0 + l][k]
+    //   rnn_forward:   4*step_vec units                     panel[k][l] = w_hh[u0 + l][k]
+    //   *_backward:    4*step_vec units of dh               panel[k][l] = w_hh[k][u0 + l]
+    int step_mr = 0;
+    int step_vec = 0;
+    void (*lstm_forward_tile)(const StepTile<T>& s) = nullptr;
+    void (*lstm_backward_tile)(const StepTile<T>& s) = nullptr;
+    void (*rnn_forward_tile)(const StepTile<T>& s) = nullptr;
+    void (*rnn_backward_tile)(const StepTile<T>& s) = nullptr;
 };
 
 }  // namespace fastrnn

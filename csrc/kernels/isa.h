@@ -40,17 +40,13 @@ template <typename T>
 void gemm_tile(int64_t k, const T* a, const T* b, T* c, int64_t ldc, T beta, int m, int n);
 
 template <typename T>
-void lstm_forward_row(int64_t H, T* gates, const T* c_prev, T* c, T* h, const T* peephole);
-
+void lstm_forward_tile(const StepTile<T>& s);
 template <typename T>
-void lstm_backward_row(int64_t H, const T* act, const T* c_prev, const T* c, const T* dh_out,
-                       const T* dh_rec, T* dc, T* dgates, const T* peephole);
-
+void lstm_backward_tile(const StepTile<T>& s);
 template <typename T>
-void rnn_forward_row(int64_t H, const T* pre, T* h, int relu);
-
+void rnn_forward_tile(const StepTile<T>& s);
 template <typename T>
-void rnn_backward_row(int64_t H, const T* h, const T* dh_out, const T* dh_rec, T* da, int relu);
+void rnn_backward_tile(const StepTile<T>& s);
 
 const KernelTable<float>& table_f32();
 const KernelTable<double>& table_f64();

@@ -1,8 +1,9 @@
-// float32 SIMD vectors for one ISA through GCC/Clang vector extensions: the same source is
+// SIMD vectors for one ISA through GCC/Clang vector extensions: the same source is
 // compiled with each ISA's flags into its widest registers (64 bytes for AVX-512, 32 for
-// AVX2, 16 for SSE2/NEON), so every kernel is written once.
+// AVX2, 16 for SSE2/NEON), so every kernel is written once, for float and double.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <utility>
@@ -18,22 +19,44 @@ constexpr int kVecBytes = 32;
 #else
 constexpr int kVecBytes = 16;
 #endif
-constexpr int kLanes = kVecBytes / 4;
+constexpr int kLanes = kVecBytes / 4;  // float lanes
 
 typedef float VecF __attribute__((vector_size(kVecBytes)));
 typedef int32_t VecI __attribute__((vector_size(kVecBytes)));
-// The same types with alignment 4, for loads and stores at any float address.
+typedef double VecD __attribute__((vector_size(kVecBytes)));
+// The same types aligned to one element, for loads and stores at any element address.
 typedef float VecF_u __attribute__((vector_size(kVecBytes), aligned(4), may_alias));
+typedef double VecD_u __attribute__((vector_size(kVecBytes), aligned(8), may_alias));
+
+template <typename T>
+struct Simd;
+template <>
+struct Simd<float> {
+    using V = VecF;
+    using U = VecF_u;
+    static constexpr int lanes = kVecBytes / 4;
+};
+template <>
+struct Simd<double> {
+    using V = VecD;
+    using U = VecD_u;
+    static constexpr int lanes = kVecBytes / 8;
+};
 
 inline VecF load(const float* p) { return *reinterpret_cast<const VecF_u*>(p); }
+inline VecD load(const double* p) { return *reinterpret_cast<const VecD_u*>(p); }
 inline void store(float* p, VecF v) { *reinterpret_cast<VecF_u*>(p) = v; }
+inline void store(double* p, VecD v) { *reinterpret_cast<VecD_u*>(p) = v; }
 // A brace list, not `VecF{} + s`: the add of 0 would survive (it changes -0.0), costing an
 // instruction per broadcast in the GEMM loop.
-template <size_t... I>
-inline VecF splat_impl(float s, std::index_sequence<I...>) {
-    return VecF{((void)I, s)...};
+template <typename T, size_t... I>
+inline typename Simd<T>::V splat_impl(T s, std::index_sequence<I...>) {
+    return typename Simd<T>::V{((void)I, s)...};
 }
-inline VecF splat(float s) { return splat_impl(s, std::make_index_sequence<kLanes>{}); }
+inline VecF splat(float s) { return splat_impl(s, std::make_index_sequence<Simd<float>::lanes>{}); }
+inline VecD splat(double s) {
+    return splat_impl(s, std::make_index_sequence<Simd<double>::lanes>{});
+}
 
 inline VecF select(VecI mask, VecF a, VecF b) {
     return reinterpret_cast<VecF>((mask & reinterpret_cast<VecI>(a)) |
@@ -79,25 +102,33 @@ inline VecF tanh(VecF x) {
     return reinterpret_cast<VecF>(reinterpret_cast<VecI>(t) | sign);
 }
 
-// Applies fn to n floats in whole vectors; the tail goes through a zero-padded vector, so
-// every element sees exactly the same arithmetic wherever it lies.
-template <typename Fn>
-inline void for_each_vec(int64_t n, const Fn& fn) {
-    int64_t j = 0;
-    for (; j + kLanes <= n; j += kLanes) fn(j, kLanes);
-    if (j < n) fn(j, static_cast<int>(n - j));
+// float64 activations lane by lane through libm: the double path serves gradient checks
+// and 1e-10 parity, so it stays as exact as the NumPy oracle.
+inline VecD sigmoid(VecD x) {
+    for (int i = 0; i < Simd<double>::lanes; ++i) x[i] = 1.0 / (1.0 + std::exp(-x[i]));
+    return x;
+}
+inline VecD tanh(VecD x) {
+    for (int i = 0; i < Simd<double>::lanes; ++i) x[i] = std::tanh(x[i]);
+    return x;
 }
 
-// Partial load/store of the first `count` lanes (count < kLanes at a tail).
-inline VecF load_n(const float* p, int count) {
-    if (count == kLanes) return load(p);
-    float tmp[kLanes] = {};
+// Load/store of the first `count` lanes (count < lanes at a tail, count == 0 allowed); a
+// tail goes through a zero-padded vector, so every element sees the same arithmetic
+// wherever it lies.
+template <typename T>
+inline typename Simd<T>::V load_n(const T* p, int count) {
+    constexpr int L = Simd<T>::lanes;
+    if (count == L) return load(p);
+    T tmp[L] = {};
     for (int i = 0; i < count; ++i) tmp[i] = p[i];
     return load(tmp);
 }
-inline void store_n(float* p, VecF v, int count) {
-    if (count == kLanes) return store(p, v);
-    float tmp[kLanes];
+template <typename T>
+inline void store_n(T* p, typename Simd<T>::V v, int count) {
+    constexpr int L = Simd<T>::lanes;
+    if (count == L) return store(p, v);
+    T tmp[L];
     store(tmp, v);
     for (int i = 0; i < count; ++i) p[i] = tmp[i];
 }

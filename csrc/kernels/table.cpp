@@ -1,5 +1,5 @@
 // This ISA's kernel table, handed to dispatch.cpp.
-#include "isa.h"
+#include "step_common.h"
 
 namespace fastrnn::kernels::FASTRNN_ISA_NS {
 
@@ -11,10 +11,12 @@ KernelTable<T> make_table() {
     t.gemm_mr = Tile<T>::mr;
     t.gemm_nr = Tile<T>::nr;
     t.gemm_tile = &gemm_tile<T>;
-    t.lstm_forward_row = &lstm_forward_row<T>;
-    t.lstm_backward_row = &lstm_backward_row<T>;
-    t.rnn_forward_row = &rnn_forward_row<T>;
-    t.rnn_backward_row = &rnn_backward_row<T>;
+    t.step_mr = kStepMr;
+    t.step_vec = Simd<T>::lanes;
+    t.lstm_forward_tile = &lstm_forward_tile<T>;
+    t.lstm_backward_tile = &lstm_backward_tile<T>;
+    t.rnn_forward_tile = &rnn_forward_tile<T>;
+    t.rnn_backward_tile = &rnn_backward_tile<T>;
     return t;
 }
 }  // namespace

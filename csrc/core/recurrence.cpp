@@ -1,0 +1,46 @@
+// Packing of w_hh into the fused step kernels' panels.
+#include "recurrence.h"
+
+#include "fastrnn/parallel.h"
+
+namespace fastrnn::core {
+
+template <typename T>
+StepPanels<T>::StepPanels(const T* w_hh, int64_t H, int G, PanelKind kind, int vec,
+                          int threads) {
+    width_ = 4 * vec;
+    units_ = kind == PanelKind::kLstmForward ? vec : 4 * vec;
+    blocks_ = (H + units_ - 1) / units_;
+    K_ = kind == PanelKind::kBackward ? G * H : H;
+    data_.reset(checked_mul(checked_mul(blocks_, K_), width_));
+    T* out = data_.data();
+    // Walk each source row of w_hh contiguously: the forward panels transpose it, so the
+    // writes stride by the panel width, but every cache line of w_hh is read once.
+    parallel_for(blocks_, threads_for(blocks_ * K_ * width_, 1 << 16, threads), [&](int64_t blk) {
+        const int64_t u0 = blk * units_;
+        T* p = out + blk * K_ * width_;
+        for (int64_t j = 0; j < width_; ++j) {
+            // Unit and gate row of column j; units past H are zero padding.
+            const int64_t unit = kind == PanelKind::kLstmForward ? u0 + j % vec : u0 + j;
+            const int64_t row = kind == PanelKind::kLstmForward ? (j / vec) * H + unit : unit;
+            if (unit >= H) {
+                for (int64_t k = 0; k < K_; ++k) p[k * width_ + j] = T(0);
+            } else if (kind == PanelKind::kBackward) {
+                for (int64_t k = 0; k < K_; ++k) p[k * width_ + j] = w_hh[k * H + unit];
+            } else {
+                const T* src = w_hh + row * H;
+                for (int64_t k = 0; k < K_; ++k) p[k * width_ + j] = src[k];
+            }
+        }
+    });
+}
+
+int step_threads(int64_t flops, int64_t items, int threads) {
+    int t = threads_for(flops, 1 << 16, threads);
+    return items < t ? static_cast<int>(items) : t;
+}
+
+template class StepPanels<float>;
+template class StepPanels<double>;
+
+}  // namespace fastrnn::core
