@@ -14,6 +14,7 @@
 #include "fastrnn/dispatch.h"
 #include "fastrnn/lstm.h"
 #include "fastrnn/parallel.h"
+#include "fastrnn/peak.h"
 #include "fastrnn/rnn.h"
 #include "fastrnn/workspace.h"
 
@@ -484,6 +485,15 @@ PYBIND11_MODULE(_core, m) {
     });
     m.def("select_isa", &select_isa, py::arg("name"),
           "Switch the kernel table (tests and benchmarks); the CPU must support it.");
+    m.def(
+        "fma_peak_gflops",
+        [](int threads, double seconds) {
+            if (threads < 1) throw py::value_error("`threads` must be >= 1");
+            py::gil_scoped_release nogil;
+            return fma_peak_gflops(threads, seconds);
+        },
+        py::arg("threads"), py::arg("seconds") = 0.2,
+        "Measured float32 FMA GFLOP/s of the active ISA on `threads` threads.");
     m.def("set_num_threads", &set_max_threads, py::arg("n"));
     m.def("get_num_threads", &max_threads);
     m.attr("openmp") = have_openmp();

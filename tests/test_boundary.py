@@ -280,3 +280,14 @@ def test_gil_is_released_while_the_core_runs(rng):
     # released, it ticks about once per millisecond of the call.
     assert elapsed[0] > 0.02, "the call was too short to tell"
     assert ticks >= 0.25 * elapsed[0] / 0.001 * 0.5
+
+
+def test_denormal_mode_is_restored_for_the_caller(lstm):
+    """The core flushes denormals while it runs, and gives the caller its mode back."""
+    tiny = np.array([1e-39], np.float32)
+    assert tiny[0] != 0 and (tiny * np.float32(0.5))[0] != 0  # this thread keeps denormals
+    case, _ = lstm
+    case["x"] = np.full_like(case["x"], 1e-39)  # denormal inputs
+    out = call_lstm(case, training=True)
+    assert np.isfinite(out.h_seq).all()
+    assert (tiny * np.float32(0.5))[0] != 0

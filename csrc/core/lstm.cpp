@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "fastrnn/dispatch.h"
+#include "fastrnn/fpmode.h"
 #include "fastrnn/parallel.h"
 #include "fastrnn/workspace.h"
 #include "recurrence.h"
@@ -33,6 +34,7 @@ void copy_rows(int64_t B, int64_t H, const T* src, ptrdiff_t ld_src, T* dst) {
 
 template <typename T>
 void lstm_forward(const LstmForwardArgs<T>& a, int threads) {
+    FlushDenormals ftz;
     const Dims& d = a.d;
     const int64_t G4 = kLstmGates * d.H;
     const KernelTable<T>& kt = kernel_table<T>();
@@ -103,6 +105,7 @@ void lstm_forward(const LstmForwardArgs<T>& a, int threads) {
 
 template <typename T>
 void lstm_backward(const LstmBackwardArgs<T>& a, int threads) {
+    FlushDenormals ftz;
     const Dims& d = a.d;
     const int64_t G4 = kLstmGates * d.H;
     const KernelTable<T>& kt = kernel_table<T>();

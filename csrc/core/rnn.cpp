@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "fastrnn/dispatch.h"
+#include "fastrnn/fpmode.h"
 #include "fastrnn/parallel.h"
 #include "fastrnn/workspace.h"
 #include "recurrence.h"
@@ -19,6 +20,7 @@ constexpr int64_t kChunkBytes = 8 << 20;  // pre-activations kept at once, as in
 
 template <typename T>
 void rnn_forward(const RnnForwardArgs<T>& a, int threads) {
+    FlushDenormals ftz;
     const Dims& d = a.d;
     const KernelTable<T>& kt = kernel_table<T>();
 
@@ -63,6 +65,7 @@ void rnn_forward(const RnnForwardArgs<T>& a, int threads) {
 
 template <typename T>
 void rnn_backward(const RnnBackwardArgs<T>& a, int threads) {
+    FlushDenormals ftz;
     const Dims& d = a.d;
     const KernelTable<T>& kt = kernel_table<T>();
 

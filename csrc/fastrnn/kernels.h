@@ -68,6 +68,9 @@ struct KernelTable {
     void (*lstm_backward_tile)(const StepTile<T>& s) = nullptr;
     void (*rnn_forward_tile)(const StepTile<T>& s) = nullptr;
     void (*rnn_backward_tile)(const StepTile<T>& s) = nullptr;
+
+    // iters rounds of independent float32 FMAs in registers; returns the flops done.
+    int64_t (*fma_burn)(int64_t iters, float* sink) = nullptr;
 };
 
 }  // namespace fastrnn

