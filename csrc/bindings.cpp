@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "fastrnn/dispatch.h"
+#include "fastrnn/fpmode.h"
+#include "fastrnn/gemm.h"
 #include "fastrnn/lstm.h"
 #include "fastrnn/parallel.h"
 #include "fastrnn/peak.h"
@@ -417,6 +419,32 @@ py::tuple rnn_backward_impl(const py::handle& dh_seq_, const py::handle& dh_n_,
     return py::make_tuple(dx, dh0, dw_ih, dw_hh, db);
 }
 
+// ---- GEMM (for tests and the bench: the driver every sequence-wide product uses) -------
+
+template <typename T>
+py::array matmul_impl(const py::handle& a_, const py::handle& b_) {
+    Checker ck("matmul");
+    py::array a = ck.first(a_, "a");
+    py::array b = ck.array(b_, "b");
+    if (a.ndim() != 2 || b.ndim() != 2 || a.shape(1) != b.shape(0))
+        ck.value_error("need a (M, K) and b (K, N), got " + shape_str(shape_of(a)) + " and " +
+                       shape_str(shape_of(b)));
+    const int64_t M = a.shape(0), K = a.shape(1), N = b.shape(1);
+    py::array_t<T> c = empty<T>({M, N});
+    ConstMat<T> A{static_cast<const T*>(a.data()), Axis::plain(Checker::stride(a, 0)),
+                  Axis::plain(Checker::stride(a, 1))};
+    ConstMat<T> B{static_cast<const T*>(b.data()), Axis::plain(Checker::stride(b, 0)),
+                  Axis::plain(Checker::stride(b, 1))};
+    T* cp = c.mutable_data();
+    const int threads = max_threads();
+    {
+        py::gil_scoped_release nogil;
+        FlushDenormals ftz;
+        gemm<T>(M, N, K, A, B, T(0), cp, N, threads);
+    }
+    return c;
+}
+
 }  // namespace
 }  // namespace fastrnn::bindings
 
@@ -477,6 +505,12 @@ PYBIND11_MODULE(_core, m) {
         py::arg("w_hh"), py::arg("b"), py::arg("h_seq"), py::arg("nonlinearity"),
         py::arg("batch_first"), "-> (dx, dh0, dw_ih, dw_hh, db)");
 
+    m.def(
+        "matmul",
+        [](py::handle a, py::handle b) {
+            return is_float32(a) ? matmul_impl<float>(a, b) : matmul_impl<double>(a, b);
+        },
+        py::arg("a"), py::arg("b"), "a @ b through fastrnn's GEMM driver (any strides).");
     m.def("active_isa", [] { return std::string(isa_name(active_isa())); });
     m.def("supported_isas", [] {
         std::vector<std::string> out;

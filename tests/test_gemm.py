@@ -1,0 +1,44 @@
+"""The GEMM driver under every sequence-wide product, against NumPy, on every ISA path:
+odd sizes around the tile and block edges, strided and reversed operands."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import TOLERANCE
+
+from fastrnn import _core
+
+SHAPES = [(1, 1, 1), (1, 37, 5), (13, 1, 7), (5, 9, 1), (12, 32, 256), (25, 65, 257),
+          (140, 70, 300), (3, 2100, 20)]
+
+
+@pytest.mark.parametrize("M, N, K", SHAPES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_matmul_matches_numpy(rng, isa, M, N, K, dtype):
+    a = rng.standard_normal((M, K)).astype(dtype)
+    b = rng.standard_normal((K, N)).astype(dtype)
+    c = _core.matmul(a, b)
+    rtol, atol = TOLERANCE[dtype]
+    # Each element sums K products: scale the absolute tolerance by sqrt(K).
+    np.testing.assert_allclose(c, a.astype(np.float64) @ b, rtol=rtol, atol=atol * np.sqrt(K) * 4)
+
+
+def test_matmul_reads_any_strides(rng, isa):
+    big = rng.standard_normal((60, 80))
+    a = big[::-3, 1::2]  # reversed rows, strided columns
+    b = big[5:45, ::-2].T[: a.shape[1]]  # transposed view
+    np.testing.assert_allclose(_core.matmul(a, b), a @ b, rtol=1e-12, atol=1e-12)
+
+
+def test_matmul_same_bits_for_any_thread_count(rng):
+    import fastrnn
+
+    a = rng.standard_normal((300, 200)).astype(np.float32)
+    b = rng.standard_normal((200, 150)).astype(np.float32)
+    out = []
+    for n in (1, 2, 3):
+        fastrnn.set_num_threads(n)
+        out.append(_core.matmul(a, b))
+    fastrnn.set_num_threads(0)
+    assert np.array_equal(out[0], out[1]) and np.array_equal(out[0], out[2])
