@@ -2,7 +2,12 @@
 
 The functional API (``rnn_forward``, ``rnn_backward``, ``lstm_forward``,
 ``lstm_backward``) runs on the C++ core; ``fastrnn.reference`` is the plain NumPy oracle
-with the same signatures.
+with the same signatures. ``fastrnn.models`` holds Keras-style models built on them::
+
+    model = fastrnn.models.LSTM(input_dim=10, hidden_dim=50, output_dim=1)
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(x_train, y_train, epochs=100, batch_size=32)
+    preds = model.predict(x_test)
 """
 
 from __future__ import annotations
@@ -12,6 +17,9 @@ from importlib.metadata import PackageNotFoundError, version
 from . import _core, reference
 from ._results import LstmGrads, LstmOutput, RnnGrads, RnnOutput
 from .functional import lstm_backward, lstm_forward, rnn_backward, rnn_forward
+
+# The model layer composes the functional API above (interop imports torch/keras lazily).
+from . import callbacks, interop, layers, losses, metrics, models, optimizers  # noqa: E402
 
 try:
     __version__ = version("fastrnn")
@@ -32,6 +40,13 @@ __all__ = [
     "LstmOutput",
     "LstmGrads",
     "reference",
+    "callbacks",
+    "interop",
+    "layers",
+    "losses",
+    "metrics",
+    "models",
+    "optimizers",
 ]
 
 

@@ -1,0 +1,863 @@
+"""Keras-style models: ``Sequential`` and the ready-made ``RNN`` / ``LSTM`` regressors.
+
+Usage (the seed's example)::
+
+    model = fastrnn.models.LSTM(input_dim=10, hidden_dim=50, output_dim=1)
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(x_train, y_train, epochs=100, batch_size=32)
+    preds = model.predict(x_test)
+
+Training works on the C++ kernels through the layers; the Python side of a
+step is a few array operations. All weights of a built model live in ONE flat
+buffer (each layer's weights are reshaped views of it) and all gradients in
+another, so the optimizer updates everything with a few vectorised calls.
+
+``fit`` / ``predict`` / ``evaluate`` accept lists or arrays of any float dtype
+and convert them once to the model's dtype; shapes are checked up front with
+messages that say what was expected.
+
+``save`` writes one ``.npz`` holding the weights and a JSON config (no pickle:
+``load`` uses ``np.load(allow_pickle=False)``, so an untrusted file cannot run
+code).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import warnings
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from . import callbacks as callbacks_module
+from . import layers as L
+from . import losses as losses_module
+from . import metrics as metrics_module
+from . import optimizers as optimizers_module
+
+__all__ = ["Sequential", "RNN", "LSTM", "load"]
+
+_FORMAT = "fastrnn.model"
+_FORMAT_VERSION = 1
+_DEFAULT_BATCH = 32
+_PREDICT_BATCH = 256
+
+
+def _as_float_array(data, dtype: np.dtype, what: str) -> np.ndarray:
+    """Converts lists / any real arrays to ``dtype`` in one step (no copy when it already is)."""
+    arr = np.asarray(data)
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise ValueError(
+            f"{what} must be numeric (a nested list or an array of numbers), got dtype {arr.dtype}"
+        )
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise ValueError(f"{what} must be real, got dtype {arr.dtype}")
+    return np.asarray(arr, dtype=dtype)
+
+
+class Sequential:
+    """A linear stack of layers trained with backpropagation through time.
+
+    Args:
+        layers: Layers, applied in order (more can be added with ``add``).
+        name: Model name shown by ``summary``.
+        dtype: ``'float32'`` (default) or ``'float64'``; every layer and all
+            data use it.
+        seed: Seed for weight initialisation and shuffling; the same seed gives
+            a bit-identical training run. None draws fresh entropy.
+
+    Example:
+        >>> model = Sequential([fastrnn.layers.LSTM(16), fastrnn.layers.Dense(1)], seed=0)
+        >>> model.compile(optimizer="adam", loss="mse")
+        >>> history = model.fit(np.zeros((8, 5, 3)), np.zeros((8, 1)), epochs=1, verbose=0)
+    """
+
+    def __init__(
+        self,
+        layers: Optional[Sequence[L.Layer]] = None,
+        *,
+        name: Optional[str] = None,
+        dtype="float32",
+        seed: Optional[int] = None,
+    ) -> None:
+        self.name = name or "sequential"
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise TypeError(f"`dtype` must be 'float32' or 'float64', got {dtype!r}")
+        self.seed = seed
+        init_seq, shuffle_seq = np.random.SeedSequence(seed).spawn(2)
+        self._init_rng = np.random.default_rng(init_seq)
+        self._shuffle_rng = np.random.default_rng(shuffle_seq)
+        self.layers: List[L.Layer] = []
+        self.built = False
+        self.input_shape: Optional[Tuple[Optional[int], ...]] = None
+        self.output_shape: Optional[Tuple[Optional[int], ...]] = None
+        self.optimizer: Optional[optimizers_module.Optimizer] = None
+        self.loss: Optional[losses_module.Loss] = None
+        self.metrics: List[metrics_module.Metric] = []
+        self.stop_training = False
+        self.history: Optional[callbacks_module.History] = None
+        self._flat_weights: Optional[np.ndarray] = None
+        self._flat_grads: Optional[np.ndarray] = None
+        self._segments = None
+        for layer in layers or []:
+            self.add(layer)
+
+    # -- structure ------------------------------------------------------------------
+
+    def add(self, layer: L.Layer) -> None:
+        """Appends a layer (only before the model is built).
+
+        Raises:
+            TypeError: If ``layer`` is not a ``fastrnn.layers.Layer``.
+            ValueError: If the model is already built, or the layer returns states.
+        """
+        if not isinstance(layer, L.Layer):
+            raise TypeError(
+                f"Sequential takes fastrnn.layers.Layer instances, got {type(layer).__name__}"
+            )
+        if self.built:
+            raise ValueError("cannot add layers to a built model")
+        if getattr(layer, "return_state", False):
+            raise ValueError(
+                f"{layer.name}: return_state=True layers cannot be used in a Sequential model"
+            )
+        self.layers.append(layer)
+
+    def _first_is_recurrent(self) -> bool:
+        return bool(self.layers) and isinstance(self.layers[0], L._Recurrent)
+
+    def build(self, input_shape: Sequence[Optional[int]]) -> None:
+        """Creates all weights for inputs of shape ``input_shape``, e.g. ``(None, None, I)``.
+
+        Raises:
+            ValueError: If the model has no layers, or a recurrent layer follows
+                a layer that does not return sequences.
+        """
+        if not self.layers:
+            raise ValueError("the model has no layers; add some before building")
+        shape = tuple(None if d is None else int(d) for d in input_shape)
+        if self._first_is_recurrent() and len(shape) != 3:
+            raise ValueError(
+                f"a model starting with a recurrent layer takes (batch, timesteps, features), got {shape}"
+            )
+        self.input_shape = (None,) + shape[1:]
+        shape = self.input_shape
+        for i, layer in enumerate(self.layers):
+            if isinstance(layer, L._Recurrent) and len(shape) != 3:
+                prev = self.layers[i - 1].name if i else "the input"
+                raise ValueError(
+                    f"{layer.name} needs 3-D input (batch, timesteps, features), but {prev} gives "
+                    f"{shape}; set return_sequences=True on {prev}"
+                )
+            if layer.built:
+                if layer.input_dim != shape[-1]:
+                    raise ValueError(
+                        f"{layer.name} was built for {layer.input_dim} input features, but gets {shape[-1]}"
+                    )
+            else:
+                layer.dtype = self.dtype
+                layer.build(shape, rng=self._init_rng)
+            shape = layer.compute_output_shape(shape)
+        self.output_shape = shape
+        self._bind_flat_buffers()
+        self.built = True
+
+    def _bind_flat_buffers(self) -> None:
+        sizes = [int(np.prod(s)) for layer in self.layers for s in layer.weight_shapes()]
+        total = sum(sizes)
+        self._flat_weights = np.empty(total, dtype=self.dtype)
+        self._flat_grads = np.zeros(total, dtype=self.dtype)
+        offset = 0
+        for layer in self.layers:
+            w_views, g_views = [], []
+            for shape in layer.weight_shapes():
+                n = int(np.prod(shape))
+                w_views.append(self._flat_weights[offset : offset + n].reshape(shape))
+                g_views.append(self._flat_grads[offset : offset + n].reshape(shape))
+                offset += n
+            layer._bind(w_views, g_views)
+        self._segments = optimizers_module._segment_index(sizes)
+
+    def count_params(self) -> int:
+        """Number of scalar weights (0 before build)."""
+        return 0 if self._flat_weights is None else int(self._flat_weights.size)
+
+    # -- weights --------------------------------------------------------------------
+
+    def get_weights(self) -> List[np.ndarray]:
+        """Returns copies of all weights, layer by layer, each in its layer's ``get_weights`` order."""
+        return [w for layer in self.layers for w in layer.get_weights()]
+
+    def set_weights(self, weights: Sequence[np.ndarray]) -> None:
+        """Sets all weights from a list in ``get_weights`` order.
+
+        Raises:
+            ValueError: If the model is not built, or on a wrong count or shape.
+        """
+        if not self.built:
+            raise ValueError("build the model (or call fit/predict once) before set_weights")
+        weights = list(weights)
+        expected = sum(len(layer.weights) for layer in self.layers)
+        if len(weights) != expected:
+            raise ValueError(f"expected {expected} weight arrays, got {len(weights)}")
+        i = 0
+        for layer in self.layers:
+            n = len(layer.weights)
+            layer.set_weights(weights[i : i + n])
+            i += n
+
+    # -- compile ----------------------------------------------------------------------
+
+    def compile(self, optimizer="adam", loss="mse", metrics=None) -> None:
+        """Sets the optimizer, loss and metrics.
+
+        Args:
+            optimizer: Name (``'adam'``, ``'sgd'``, ``'rmsprop'``) or an optimizer.
+            loss: Name (``'mse'``, ``'mae'``, ``'binary_crossentropy'``,
+                ``'categorical_crossentropy'``, ``'sparse_categorical_crossentropy'``)
+                or a ``fastrnn.losses.Loss``.
+            metrics: Names (``'mae'``, ``'accuracy'``, ...), ``Metric`` objects or
+                functions ``fn(y_true, y_pred) -> float``.
+        """
+        self.optimizer = optimizers_module.get(optimizer)
+        self.loss = losses_module.get(loss)
+        self.metrics = [metrics_module.get(m, self.loss) for m in (metrics or [])]
+
+    def _require_compiled(self) -> None:
+        if self.optimizer is None or self.loss is None:
+            raise RuntimeError(
+                "the model must be compiled before training or evaluation: call model.compile(...)"
+            )
+
+    # -- input checks -------------------------------------------------------------------
+
+    def _prepare_x(self, x, what: str = "x") -> np.ndarray:
+        x = _as_float_array(x, self.dtype, what)
+        if self._first_is_recurrent():
+            feat = self.layers[0].input_dim if self.layers[0].built else None
+            if x.ndim != 3:
+                expected = f"(batch, timesteps, {feat if feat else 'features'})"
+                hint = (
+                    "; for one feature per step, add an axis: x[..., None]" if x.ndim == 2 else ""
+                )
+                raise ValueError(
+                    f"{what} must be 3-D {expected}, got {x.ndim}-D with shape {x.shape}{hint}"
+                )
+            if x.shape[1] == 0:
+                raise ValueError(f"{what} must have at least one time step, got shape {x.shape}")
+        elif x.ndim < 2:
+            raise ValueError(f"{what} must be at least 2-D (batch, features), got shape {x.shape}")
+        if x.shape[0] == 0:
+            raise ValueError(f"{what} is empty (0 samples)")
+        if not self.built:
+            self.build(x.shape)
+        elif x.shape[-1] != self.input_shape[-1]:
+            middle = "timesteps, " if len(self.input_shape) == 3 else ""
+            raise ValueError(
+                f"{what} must have {self.input_shape[-1]} features (last axis), i.e. shape "
+                f"(batch, {middle}{self.input_shape[-1]}); got {x.shape}"
+            )
+        elif len(self.input_shape) != x.ndim:
+            raise ValueError(f"{what} must be {len(self.input_shape)}-D, got shape {x.shape}")
+        return x
+
+    def _expected_y_shape(self, x: np.ndarray) -> Tuple[int, ...]:
+        # Output shape with the batch and (for sequences) the time axis of x filled in.
+        shape = [x.shape[0]] + list(self.output_shape[1:])
+        for i, d in enumerate(shape):
+            if d is None:
+                shape[i] = x.shape[i]
+        return tuple(shape)
+
+    def _prepare_y(self, y, x: np.ndarray, what: str = "y") -> np.ndarray:
+        expected = self._expected_y_shape(x)
+        if self.loss is not None and self.loss.sparse_targets:
+            arr = np.asarray(y)
+            want = expected[:-1]
+            if arr.shape == want + (1,):
+                arr = arr.reshape(want)
+            if arr.shape[:1] != want[:1]:
+                got = arr.shape[0] if arr.ndim else "a scalar"
+                raise ValueError(
+                    f"x and {what} must have the same number of samples, got {x.shape[0]} and {got}"
+                )
+            if arr.shape != want:
+                raise ValueError(f"{what} must hold class ids of shape {want}, got {arr.shape}")
+            if not np.issubdtype(arr.dtype, np.integer):
+                if not np.all(np.equal(np.mod(arr, 1), 0)):
+                    raise ValueError(
+                        f"{what} must hold integer class ids for sparse_categorical_crossentropy"
+                    )
+            return arr.astype(np.intp, copy=False)
+        arr = _as_float_array(y, self.dtype, what)
+        if arr.ndim == 0 or arr.shape[0] != x.shape[0]:
+            got = "a scalar" if arr.ndim == 0 else arr.shape[0]
+            raise ValueError(
+                f"x and {what} must have the same number of samples, got {x.shape[0]} and {got}"
+            )
+        if arr.ndim == len(expected) - 1 and expected[-1] == 1:
+            arr = arr.reshape(arr.shape + (1,))
+        if arr.shape != expected:
+            raise ValueError(
+                f"{what} must have shape {expected} to match the model output, got {arr.shape}"
+            )
+        return arr
+
+    # -- one step -------------------------------------------------------------------------
+
+    def _forward(self, x: np.ndarray, training: bool) -> np.ndarray:
+        for layer in self.layers:
+            x = layer.forward(x, training=training)
+        return x
+
+    def _train_step(self, x: np.ndarray, y: np.ndarray) -> Tuple[float, np.ndarray, Optional[str]]:
+        """One forward/backward/update on converted arrays.
+
+        Returns:
+            ``(loss, y_pred, problem)``; ``problem`` is None, or ``'loss'`` /
+            ``'gradient'`` when that was non-finite and the update was skipped.
+        """
+        y_pred = self._forward(x, training=True)
+        loss, dy = self.loss.value_and_grad(y, y_pred)
+        if not math.isfinite(loss):
+            for layer in self.layers:
+                layer._cache = None
+            return loss, y_pred, "loss"
+        for layer in reversed(self.layers):
+            dy = layer.backward(dy)
+        g = self._flat_grads
+        # One dot product catches NaN/inf anywhere in the gradients before they reach the weights.
+        if not math.isfinite(float(np.dot(g, g))):
+            return loss, y_pred, "gradient"
+        self.optimizer._apply_flat(self._flat_weights, g, self._segments)
+        return loss, y_pred, None
+
+    def train_on_batch(self, x, y) -> float:
+        """Runs one training step on a single batch and returns its loss."""
+        self._require_compiled()
+        x = self._prepare_x(x)
+        y = self._prepare_y(y, x)
+        loss, _, problem = self._train_step(x, y)
+        if problem:
+            warnings.warn(
+                f"train_on_batch: the {problem} is not finite; the update was skipped",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        return loss
+
+    # -- fit / evaluate / predict ---------------------------------------------------------
+
+    def fit(
+        self,
+        x,
+        y,
+        epochs: int = 1,
+        batch_size: Optional[int] = None,
+        validation_split: float = 0.0,
+        validation_data: Optional[Tuple] = None,
+        shuffle: bool = True,
+        callbacks: Optional[Sequence[callbacks_module.Callback]] = None,
+        verbose: int = 1,
+        initial_epoch: int = 0,
+    ) -> callbacks_module.History:
+        """Trains the model.
+
+        Args:
+            x: Inputs ``(N, T, I)`` (lists or any float dtype; converted once).
+            y: Targets ``(N, out)``, or ``(N, T, out)`` with ``return_sequences``;
+                ``(N,)`` is accepted when ``out == 1``; class ids for sparse losses.
+            epochs: Index of the last epoch (Keras semantics with ``initial_epoch``).
+            batch_size: Samples per step (default 32).
+            validation_split: Fraction of the data, taken from the END before
+                shuffling, used only for validation.
+            validation_data: ``(x_val, y_val)``; overrides ``validation_split``.
+            shuffle: Reshuffle the training samples every epoch.
+            callbacks: ``fastrnn.callbacks.Callback`` instances.
+            verbose: 0 silent, 1 live progress bar, 2 one line per epoch.
+            initial_epoch: Epoch to start from (for resuming).
+
+        Returns:
+            A ``History``; ``history.history['loss']`` (and ``'val_loss'``, metrics,
+            ``'val_<metric>'``) hold one value per epoch.
+
+        Raises:
+            RuntimeError: If the model is not compiled.
+            ValueError: On inputs of the wrong rank, feature count or length.
+
+        A NaN or infinite batch loss (or gradient) stops training with a
+        ``RuntimeWarning`` naming the epoch and batch; that step is not applied,
+        so the weights are those of the last finite step.
+        """
+        self._require_compiled()
+        if verbose not in (0, 1, 2):
+            raise ValueError(f"`verbose` must be 0, 1 or 2, got {verbose!r}")
+        batch_size = _DEFAULT_BATCH if batch_size is None else int(batch_size)
+        if batch_size <= 0:
+            raise ValueError(f"`batch_size` must be a positive integer, got {batch_size}")
+        if not 0.0 <= validation_split < 1.0:
+            raise ValueError(f"`validation_split` must be in [0, 1), got {validation_split}")
+        x = self._prepare_x(x)
+        y = self._prepare_y(y, x)
+        x_val = y_val = None
+        if validation_data is not None:
+            if len(validation_data) != 2:
+                raise ValueError("`validation_data` must be a tuple (x_val, y_val)")
+            x_val = self._prepare_x(validation_data[0], "x_val")
+            y_val = self._prepare_y(validation_data[1], x_val, "y_val")
+        elif validation_split > 0.0:
+            n_val = int(x.shape[0] * validation_split)
+            if n_val == 0 or n_val == x.shape[0]:
+                raise ValueError(
+                    f"validation_split={validation_split} of {x.shape[0]} samples leaves an empty "
+                    "training or validation set"
+                )
+            x, x_val = x[:-n_val], x[-n_val:]
+            y, y_val = y[:-n_val], y[-n_val:]
+
+        n = x.shape[0]
+        steps = -(-n // batch_size)
+        history = callbacks_module.History()
+        cbs = list(callbacks or [])
+        if verbose:
+            cbs.append(callbacks_module.ProgbarLogger(verbose))
+        cbs.append(history)
+        cb = callbacks_module.CallbackList(
+            cbs,
+            self,
+            {
+                "epochs": epochs,
+                "steps": steps,
+                "batch_size": batch_size,
+                "samples": n,
+                "verbose": verbose,
+            },
+        )
+        self.history = history
+        self.stop_training = False
+        metric_names = [m.name for m in self.metrics]
+        batch_logs = cb.wants_batch_logs
+        cb.on_train_begin()
+        for epoch in range(initial_epoch, epochs):
+            cb.on_epoch_begin(epoch)
+            order = self._shuffle_rng.permutation(n) if shuffle else None
+            loss_sum = 0.0
+            metric_sums = [0.0] * len(self.metrics)
+            seen = 0
+            for step in range(steps):
+                lo, hi = step * batch_size, min(n, (step + 1) * batch_size)
+                if order is None:
+                    xb, yb = x[lo:hi], y[lo:hi]
+                else:
+                    idx = order[lo:hi]
+                    xb, yb = x[idx], y[idx]
+                loss, y_pred, problem = self._train_step(xb, yb)
+                bs = hi - lo
+                seen += bs
+                loss_sum += loss * bs
+                for k, m in enumerate(self.metrics):
+                    metric_sums[k] += m(yb, y_pred) * bs
+                if batch_logs or problem:
+                    logs = {"loss": loss_sum / seen}
+                    logs.update((name, s / seen) for name, s in zip(metric_names, metric_sums))
+                    cb.on_train_batch_end(step, logs)
+                if problem:
+                    what = (
+                        f"the loss became {loss}"
+                        if problem == "loss"
+                        else "the gradients became NaN/inf"
+                    )
+                    warnings.warn(
+                        f"fit: {what} at epoch {epoch + 1}, batch {step + 1}; training stopped and that "
+                        "step was not applied. Lower the learning rate or clip the gradients (e.g. "
+                        "optimizer=Adam(clipnorm=1.0)), and check the data for NaN/inf.",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
+                    self.stop_training = True
+                    break
+                if self.stop_training:
+                    break
+            logs = {"loss": loss_sum / seen}
+            logs.update((name, s / seen) for name, s in zip(metric_names, metric_sums))
+            if x_val is not None and math.isfinite(logs["loss"]):
+                val = self._evaluate_arrays(x_val, y_val, batch_size)
+                logs.update((f"val_{k}", v) for k, v in val.items())
+            cb.on_epoch_end(epoch, logs)
+            if self.stop_training:
+                break
+        cb.on_train_end()
+        return history
+
+    def _evaluate_arrays(self, x: np.ndarray, y: np.ndarray, batch_size: int) -> Dict[str, float]:
+        n = x.shape[0]
+        loss_sum = 0.0
+        metric_sums = [0.0] * len(self.metrics)
+        for lo in range(0, n, batch_size):
+            hi = min(n, lo + batch_size)
+            y_pred = self._forward(x[lo:hi], training=False)
+            loss_sum += self.loss.value_and_grad(y[lo:hi], y_pred)[0] * (hi - lo)
+            for k, m in enumerate(self.metrics):
+                metric_sums[k] += m(y[lo:hi], y_pred) * (hi - lo)
+        out = {"loss": loss_sum / n}
+        out.update((m.name, s / n) for m, s in zip(self.metrics, metric_sums))
+        return out
+
+    def evaluate(
+        self, x, y, batch_size: Optional[int] = None, verbose: int = 0, return_dict: bool = False
+    ):
+        """Computes the loss (and metrics) on data, in inference mode.
+
+        Args:
+            x: Inputs, as in ``fit``.
+            y: Targets, as in ``fit``.
+            batch_size: Samples per forward call (default 32).
+            verbose: 1 or 2 prints the result line.
+            return_dict: Return ``{'loss': ..., <metric>: ...}``.
+
+        Returns:
+            The loss as a float when there are no metrics, else ``[loss, *metrics]``
+            (or the dict).
+        """
+        self._require_compiled()
+        batch_size = _DEFAULT_BATCH if batch_size is None else int(batch_size)
+        if batch_size <= 0:
+            raise ValueError(f"`batch_size` must be a positive integer, got {batch_size}")
+        x = self._prepare_x(x)
+        y = self._prepare_y(y, x)
+        result = self._evaluate_arrays(x, y, batch_size)
+        if verbose:
+            print(callbacks_module._format_logs(result))
+        if return_dict:
+            return result
+        values = list(result.values())
+        return values[0] if len(values) == 1 else values
+
+    def predict(self, x, batch_size: Optional[int] = None, verbose: int = 0) -> np.ndarray:
+        """Runs the model in inference mode (no cache kept).
+
+        Args:
+            x: Inputs ``(N, T, I)``; lists or any float dtype (converted once).
+            batch_size: Samples per forward call (default 256).
+            verbose: Unused; kept for Keras compatibility.
+
+        Returns:
+            ``(N, out)``, or ``(N, T, out)`` with ``return_sequences``, in the model's dtype.
+        """
+        batch_size = _PREDICT_BATCH if batch_size is None else int(batch_size)
+        if batch_size <= 0:
+            raise ValueError(f"`batch_size` must be a positive integer, got {batch_size}")
+        x = self._prepare_x(x)
+        n = x.shape[0]
+        if n <= batch_size:
+            return self._forward(x, training=False)
+        out = np.empty(self._expected_y_shape(x), dtype=self.dtype)
+        for lo in range(0, n, batch_size):
+            hi = min(n, lo + batch_size)
+            out[lo:hi] = self._forward(x[lo:hi], training=False)
+        return out
+
+    def __call__(self, x) -> np.ndarray:
+        """Same as ``predict(x)``."""
+        return self.predict(x)
+
+    # -- summary ---------------------------------------------------------------------------
+
+    def summary(self, print_fn=print) -> None:
+        """Prints a table of layers, output shapes and parameter counts."""
+        lines = [f'Model: "{self.name}"']
+        if not self.built:
+            lines.append("(not built yet: call build(input_shape), fit or predict first)")
+            for layer in self.layers:
+                lines.append(f"  {layer.name} ({type(layer).__name__})")
+            print_fn("\n".join(lines))
+            return
+        rows = [("Layer (type)", "Output Shape", "Param #")]
+        shape = self.input_shape
+        for layer in self.layers:
+            shape = layer.compute_output_shape(shape)
+            rows.append(
+                (f"{layer.name} ({type(layer).__name__})", str(shape), f"{layer.count_params():,}")
+            )
+        widths = [max(len(r[i]) for r in rows) + 2 for i in range(3)]
+        rule = "-" * sum(widths)
+        lines.append(rule)
+        for i, r in enumerate(rows):
+            lines.append("".join(c.ljust(w) for c, w in zip(r, widths)))
+            if i == 0:
+                lines.append("=" * sum(widths))
+        lines.append(rule)
+        lines.append(f"Total params: {self.count_params():,} ({self.dtype.name})")
+        print_fn("\n".join(lines))
+
+    # -- config and persistence ---------------------------------------------------------------
+
+    def get_config(self) -> dict:
+        """Returns a JSON-serialisable description of the architecture."""
+        return {
+            "name": self.name,
+            "dtype": self.dtype.name,
+            "seed": self.seed,
+            "layers": [
+                {"class_name": type(l).__name__, "config": l.get_config()} for l in self.layers
+            ],
+        }
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Sequential":
+        """Rebuilds an unbuilt model from ``get_config()``'s output."""
+        layers = [
+            L.get(spec["class_name"]).from_config(spec["config"]) for spec in config["layers"]
+        ]
+        return cls(
+            layers,
+            name=config.get("name"),
+            dtype=config.get("dtype", "float32"),
+            seed=config.get("seed"),
+        )
+
+    def _compile_config(self) -> Optional[dict]:
+        if self.optimizer is None or self.loss is None:
+            return None
+        if type(self.loss).__module__ != losses_module.__name__:
+            return None
+        if type(self.optimizer).__module__ != optimizers_module.__name__:
+            return None
+        metric_names = [m.name for m in self.metrics]
+        if any(metrics_module._BY_NAME.get(n) is None and n != "accuracy" for n in metric_names):
+            metric_names = []
+        return {
+            "optimizer": {
+                "class_name": type(self.optimizer).__name__,
+                "config": self.optimizer.get_config(),
+            },
+            "loss": {"class_name": type(self.loss).__name__, "config": self.loss.get_config()},
+            "metrics": metric_names,
+        }
+
+    def save(self, path: Union[str, os.PathLike]) -> None:
+        """Writes architecture, compile settings and weights to one ``.npz`` file.
+
+        The optimizer's moment estimates are not saved. ``.npz`` is appended to
+        ``path`` when missing; the file is replaced atomically.
+
+        Raises:
+            ValueError: If the model is not built.
+        """
+        if not self.built:
+            raise ValueError("cannot save a model that is not built (it has no weights yet)")
+        path = os.fspath(path)
+        if not path.endswith(".npz"):
+            path += ".npz"
+        meta = {
+            "format": _FORMAT,
+            "version": _FORMAT_VERSION,
+            "class_name": type(self).__name__,
+            "config": self.get_config(),
+            "input_shape": list(self.input_shape),
+            "compile": self._compile_config(),
+        }
+        arrays = {f"weight_{i}": w for i, w in enumerate(self.get_weights())}
+        tmp = f"{path}.tmp-{os.getpid()}"
+        try:
+            with open(tmp, "wb") as f:
+                np.savez(f, config=np.array(json.dumps(meta)), **arrays)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+
+
+class _ReadyModel(Sequential):
+    """The seed's ready models: recurrent layer(s) plus a Dense head, built at construction."""
+
+    _cell = ""
+
+    def __init__(
+        self,
+        input_dim: int,
+        hidden_dim: int,
+        output_dim: int,
+        *,
+        num_layers: int = 1,
+        return_sequences: bool = False,
+        dtype="float32",
+        seed: Optional[int] = None,
+        name: Optional[str] = None,
+        **cell_kwargs,
+    ) -> None:
+        for arg, value in (
+            ("input_dim", input_dim),
+            ("hidden_dim", hidden_dim),
+            ("output_dim", output_dim),
+            ("num_layers", num_layers),
+        ):
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"`{arg}` must be a positive integer, got {value!r}")
+        super().__init__(name=name or self._cell.lower(), dtype=dtype, seed=seed)
+        self.input_dim, self.hidden_dim, self.output_dim = (
+            int(input_dim),
+            int(hidden_dim),
+            int(output_dim),
+        )
+        self.num_layers = int(num_layers)
+        self.return_sequences = bool(return_sequences)
+        self._cell_kwargs = cell_kwargs
+        for i in range(self.num_layers):
+            last = i == self.num_layers - 1
+            self.add(
+                self._make_cell(self.hidden_dim, return_sequences=self.return_sequences or not last)
+            )
+        self.add(L.Dense(self.output_dim))
+        self.build((None, None, self.input_dim))
+
+    def _make_cell(self, units: int, return_sequences: bool) -> L.Layer:
+        raise NotImplementedError
+
+    def get_config(self) -> dict:
+        return {
+            "input_dim": self.input_dim,
+            "hidden_dim": self.hidden_dim,
+            "output_dim": self.output_dim,
+            "num_layers": self.num_layers,
+            "return_sequences": self.return_sequences,
+            "dtype": self.dtype.name,
+            "seed": self.seed,
+            "name": self.name,
+            **self._cell_kwargs,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict) -> "_ReadyModel":
+        return cls(**config)
+
+
+class RNN(_ReadyModel):
+    """Elman RNN regressor: ``num_layers`` SimpleRNN layers and a Dense head.
+
+    Args:
+        input_dim: Features per time step I.
+        hidden_dim: Hidden units H of each recurrent layer.
+        output_dim: Outputs of the Dense head.
+        num_layers: Stacked recurrent layers.
+        activation: ``'tanh'`` or ``'relu'``.
+        return_sequences: Apply the head to every step (output ``(B, T, out)``)
+            instead of the last one (``(B, out)``).
+        dtype: ``'float32'`` or ``'float64'``.
+        seed: Seed for initialisation and shuffling (None: random).
+        name: Model name.
+
+    Example:
+        >>> model = RNN(input_dim=3, hidden_dim=8, output_dim=1, seed=0)
+        >>> model.predict(np.zeros((2, 5, 3))).shape
+        (2, 1)
+    """
+
+    _cell = "RNN"
+
+    def __init__(
+        self,
+        input_dim: int,
+        hidden_dim: int,
+        output_dim: int,
+        *,
+        activation: str = "tanh",
+        **kwargs,
+    ) -> None:
+        super().__init__(input_dim, hidden_dim, output_dim, activation=activation, **kwargs)
+
+    def _make_cell(self, units, return_sequences):
+        return L.SimpleRNN(
+            units, activation=self._cell_kwargs["activation"], return_sequences=return_sequences
+        )
+
+
+class LSTM(_ReadyModel):
+    """LSTM regressor: ``num_layers`` LSTM layers and a Dense head (the seed's model).
+
+    Args:
+        input_dim: Features per time step I.
+        hidden_dim: Hidden units H of each recurrent layer.
+        output_dim: Outputs of the Dense head.
+        num_layers: Stacked recurrent layers.
+        peephole: Use peephole connections.
+        return_sequences: Apply the head to every step (output ``(B, T, out)``)
+            instead of the last one (``(B, out)``).
+        dtype: ``'float32'`` or ``'float64'``.
+        seed: Seed for initialisation and shuffling (None: random).
+        name: Model name.
+
+    Example:
+        >>> model = LSTM(input_dim=10, hidden_dim=50, output_dim=1, seed=0)
+        >>> model.compile(optimizer="adam", loss="mse")
+        >>> model.predict(np.zeros((4, 7, 10))).shape
+        (4, 1)
+    """
+
+    _cell = "LSTM"
+
+    def __init__(
+        self, input_dim: int, hidden_dim: int, output_dim: int, *, peephole: bool = False, **kwargs
+    ) -> None:
+        super().__init__(input_dim, hidden_dim, output_dim, peephole=peephole, **kwargs)
+
+    def _make_cell(self, units, return_sequences):
+        return L.LSTM(
+            units, peephole=self._cell_kwargs["peephole"], return_sequences=return_sequences
+        )
+
+
+_MODELS = {"Sequential": Sequential, "RNN": RNN, "LSTM": LSTM}
+
+
+def load(path: Union[str, os.PathLike]):
+    """Loads a model written by ``save``.
+
+    Reads with ``np.load(allow_pickle=False)``: no code from the file runs.
+
+    Args:
+        path: File written by ``save`` (``.npz`` is appended when missing and
+            the bare path does not exist).
+
+    Returns:
+        A built model of the saved class with the saved weights, compiled when
+        it was saved compiled with built-in optimizer and loss.
+
+    Raises:
+        ValueError: If the file is not a fastrnn model or its weights do not match.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path) and os.path.exists(path + ".npz"):
+        path += ".npz"
+    with np.load(path, allow_pickle=False) as data:
+        if "config" not in data.files:
+            raise ValueError(f"{path} is not a fastrnn model file (no 'config' entry)")
+        meta = json.loads(str(data["config"]))
+        if meta.get("format") != _FORMAT:
+            raise ValueError(f"{path} is not a fastrnn model file (format {meta.get('format')!r})")
+        if meta.get("version", 0) > _FORMAT_VERSION:
+            raise ValueError(
+                f"{path} has format version {meta['version']}; this fastrnn reads up to {_FORMAT_VERSION}"
+            )
+        n_weights = sum(1 for k in data.files if k.startswith("weight_"))
+        weights = [data[f"weight_{i}"] for i in range(n_weights)]
+    cls = _MODELS.get(meta["class_name"])
+    if cls is None:
+        raise ValueError(f"{path}: unknown model class {meta['class_name']!r}")
+    model = cls.from_config(meta["config"])
+    if not model.built:
+        model.build(tuple(meta["input_shape"]))
+    model.set_weights(weights)
+    comp = meta.get("compile")
+    if comp:
+        model.compile(
+            optimizer=optimizers_module.from_config(
+                comp["optimizer"]["class_name"], comp["optimizer"]["config"]
+            ),
+            loss=losses_module.from_config(comp["loss"]["class_name"], comp["loss"]["config"]),
+            metrics=comp["metrics"],
+        )
+    return model
