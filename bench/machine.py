@@ -1,0 +1,134 @@
+"""What the numbers are relative to: the machine, its measured peak, its thread knobs."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import time
+from importlib import metadata
+
+import fastrnn
+import numpy as np
+
+try:  # optional: without it numpy's BLAS keeps its own thread count (noted in the output)
+    import threadpoolctl
+except ImportError:  # pragma: no cover - depends on the environment
+    threadpoolctl = None
+
+
+def all_threads() -> int:
+    """Cores this process may run on (the affinity mask, not the machine's total)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def load_average() -> float | None:
+    """1-minute load average: other processes' work makes multi-thread figures unreliable."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):  # pragma: no cover - not Unix
+        return None
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:  # pragma: no cover - not Linux
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _blas() -> str:
+    if threadpoolctl is None:
+        return "unknown (threadpoolctl not installed)"
+    libs = [
+        f"{i.get('internal_api')} {i.get('version')}"
+        for i in threadpoolctl.threadpool_info()
+        if i.get("user_api") == "blas"
+    ]
+    return ", ".join(sorted(set(libs))) or "none found"
+
+
+def machine_info() -> dict:
+    """CPU, cores and the versions of everything measured (read without importing peers)."""
+    versions = {
+        name: _version(name)
+        for name in (
+            "numpy",
+            "torch",
+            "onnxruntime",
+            "onnx",
+            "tensorflow-cpu",
+            "tensorflow",
+            "keras",
+        )
+    }
+    return {
+        "cpu": cpu_model(),
+        "cores": all_threads(),
+        "machine": platform.machine(),
+        "os": platform.platform(terse=True),
+        "python": platform.python_version(),
+        "numpy_blas": _blas(),
+        "versions": {k: v for k, v in versions.items() if v is not None},
+    }
+
+
+@contextlib.contextmanager
+def blas_threads(n: int):
+    """Limits numpy's BLAS to n threads for the block (a no-op without threadpoolctl)."""
+    if threadpoolctl is None:
+        yield
+        return
+    with threadpoolctl.threadpool_limits(limits=n, user_api="blas"):
+        yield
+
+
+def _sgemm_gflops(threads: int, size: int, reps: int) -> float:
+    a = np.ones((size, size), np.float32)
+    b = np.ones((size, size), np.float32)
+    c = np.empty((size, size), np.float32)
+    with blas_threads(threads):
+        np.matmul(a, b, out=c)  # warm-up: first touch, BLAS thread start-up
+        best = float("inf")
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            np.matmul(a, b, out=c)
+            best = min(best, time.perf_counter() - t0)
+    return 2.0 * size**3 / best / 1e9
+
+
+def measure_peak(threads: list[int], sgemm_size: int = 2048, reps: int = 5) -> dict:
+    """The denominator of "% peak", per thread count, measured here and now.
+
+    The FMA peak from the core (``fastrnn._core.fma_peak_gflops``, the hardware limit
+    for the active ISA) is preferred. Builds without it fall back to numpy's sgemm on a
+    ``sgemm_size``^3 product (best of ``reps``): what a tuned GEMM reaches, a little
+    below the FMA limit, so the column is labelled "%sgemm" then. The sgemm figure is
+    always recorded, because PERFORMANCE.md quotes its anchors against it.
+    """
+    sgemm = {n: _sgemm_gflops(n, sgemm_size, reps) for n in threads}
+    peak = {
+        "kind": "sgemm",
+        "gflops": sgemm,
+        "sgemm_gflops": sgemm,
+        "size": sgemm_size,
+        "reps": reps,
+    }
+    core = fastrnn._core
+    if hasattr(core, "fma_peak_gflops"):
+        peak.update(kind="fma", gflops={n: float(core.fma_peak_gflops(n)) for n in threads})
+    return peak

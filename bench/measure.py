@@ -1,0 +1,173 @@
+"""Side-by-side timing of one case: warm-up, a correctness check, interleaved reps.
+
+Every implementation of a case is timed in the same run, round-robin (rep k runs
+impl A, B, C, ... then rep k+1 starts one impl later), so that a slow drift of the
+machine (frequency, a noisy neighbour) hits all of them alike; the medians are
+reported.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import statistics
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from cases import Case, make_data
+from machine import blas_threads
+
+# Max |peer - fastrnn| / max |fastrnn| per output: float32 with other summation orders
+# stays far below this; a different function (gate order, bias, layout) lands far above.
+CHECK_TOLERANCE = 2e-3
+
+
+@dataclass
+class RepPolicy:
+    """How many interleaved rounds: enough to fill ``budget_s``, within [min, max]."""
+
+    warmup: int = 2
+    min_reps: int = 5
+    max_reps: int = 50
+    budget_s: float = 2.0
+    fixed: int | None = None  # --reps overrides the budget
+    # --quick only: start no new round after this many seconds (one round at least), so
+    # that a machine busy with other work cannot stretch the run past its time limit.
+    cap_s: float | None = None
+
+    def rounds(self, seconds_per_round: float) -> int:
+        if self.fixed is not None:
+            return self.fixed
+        wanted = math.ceil(self.budget_s / max(seconds_per_round, 1e-9))
+        return max(self.min_reps, min(self.max_reps, wanted))
+
+
+@dataclass
+class Result:
+    """One implementation on one case and thread count."""
+
+    status: str  # "ok" | "skipped" | "failed"
+    reason: str = ""
+    times: list = field(default_factory=list)
+    check_err: float | None = None  # vs fastrnn; None for fastrnn itself
+
+    @property
+    def ms(self) -> float | None:
+        return 1e3 * statistics.median(self.times) if self.times else None
+
+    @property
+    def check_ok(self) -> bool:
+        return self.check_err is None or self.check_err <= CHECK_TOLERANCE
+
+
+def relative_error(actual: dict, expected: dict) -> float:
+    """The worst, over the outputs both have, of max|a - e| / max|e|."""
+    worst = 0.0
+    for key, e in expected.items():
+        if key not in actual:
+            continue
+        a = np.asarray(actual[key], dtype=np.float64)
+        e = np.asarray(e, dtype=np.float64)
+        if a.shape != e.shape:
+            return float("inf")
+        scale = max(float(np.max(np.abs(e))), 1e-30)
+        worst = max(worst, float(np.max(np.abs(a - e))) / scale)
+    return worst
+
+
+def _prepare_all(peers, case, data, threads) -> tuple[dict, dict]:
+    """Runners for the peers that can run this case; a Result for those that cannot."""
+    runners, results = {}, {}
+    for peer in peers:
+        reason = peer.unsupported(case)
+        if reason:
+            results[peer.name] = Result("skipped", reason)
+            continue
+        try:
+            peer.set_threads(threads)
+            runners[peer.name] = peer.prepare(case, data, threads)
+        except Exception as e:  # a broken peer loses its column for this case, nothing more
+            results[peer.name] = Result("failed", f"{type(e).__name__}: {e}")
+    return runners, results
+
+
+def _run_guarded(name, runner, results) -> float | None:
+    """One timed call; a peer that raises is dropped from the case instead of the run."""
+    try:
+        return runner.timed_run()
+    except Exception as e:
+        results[name] = Result("failed", f"{type(e).__name__}: {e}")
+        return None
+
+
+def _warm_up(runners, results, reps) -> dict:
+    """First calls pay for lazy set-up (ORT's first run, oneDNN primitives, caches)."""
+    fastest = {}
+    for _ in range(reps):
+        for name, runner in list(runners.items()):
+            t = _run_guarded(name, runner, results)
+            if t is None:
+                del runners[name]
+            else:
+                fastest[name] = min(t, fastest.get(name, t))
+    return fastest
+
+
+def _check(runners, results) -> dict:
+    """Each peer's outputs against fastrnn's (after warm-up, so all have run once)."""
+    if "fastrnn" not in runners:
+        return {}
+    expected = runners["fastrnn"].outputs()
+    errors = {}
+    for name, runner in runners.items():
+        if name == "fastrnn":
+            continue
+        try:
+            errors[name] = relative_error(runner.outputs(), expected)
+        except Exception as e:
+            results[name] = Result("failed", f"check: {type(e).__name__}: {e}")
+    return errors
+
+
+def _interleave(runners, results, rounds: int, settle_s: float, cap_s: float | None) -> dict:
+    times = {name: [] for name in runners}
+    order = list(runners)
+    start = time.perf_counter()
+    for k in range(rounds):
+        if k > 0 and cap_s is not None and time.perf_counter() - start > cap_s:
+            break
+        for j in range(len(order)):
+            name = order[(k + j) % len(order)]  # rotate who goes first each round
+            if name not in runners:
+                continue
+            t = _run_guarded(name, runners[name], results)
+            if t is None:
+                del runners[name]
+                continue
+            times[name].append(t)
+            # Let the last runtime's spinning worker threads (OpenMP, ORT) go idle, so
+            # they do not steal the cores of the next implementation.
+            time.sleep(settle_s)
+    return times
+
+
+def measure_case(case: Case, threads: int, peers, policy: RepPolicy, settle_s: float) -> dict:
+    """Times every peer on one case at one thread count; returns {peer name: Result}."""
+    data = make_data(case)
+    with blas_threads(threads):
+        runners, results = _prepare_all(peers, case, data, threads)
+        fastest = _warm_up(runners, results, policy.warmup)
+        errors = _check(runners, results)
+        rounds = policy.rounds(sum(fastest[n] for n in runners))
+        gc.collect()
+        gc.disable()  # a collection inside a timed call would be charged to one peer
+        try:
+            times = _interleave(runners, results, rounds, settle_s, policy.cap_s)
+        finally:
+            gc.enable()
+    for name, runner in runners.items():
+        runner.close()
+        if name not in results:
+            results[name] = Result("ok", times=times[name], check_err=errors.get(name))
+    return results
