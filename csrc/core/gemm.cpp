@@ -2,6 +2,8 @@
 // the C tiles. Threads split C, never K, so every element is reduced in one fixed order.
 #include "fastrnn/gemm.h"
 
+#include <algorithm>
+
 #include "fastrnn/dispatch.h"
 #include "fastrnn/parallel.h"
 #include "fastrnn/workspace.h"
@@ -10,32 +12,38 @@ namespace fastrnn {
 
 namespace {
 
-constexpr int64_t kKc = 256;   // K block: a packed A and B panel pair stays in L1/L2
-constexpr int64_t kMc = 128;   // rows of A packed per block (rounded to mr)
-constexpr int64_t kNc = 2048;  // columns of B packed per block (rounded to nr)
+// Measured on Zen 4 (AVX-512, 12x32 tile): KC 256 / MC 132 / NC 2048 was the best of the
+// combinations tried (KC 128-512, MC 48-264, NC 512-2048) across square, tall and
+// small-M shapes.
+constexpr int64_t kKc = 256;   // K block: one packed B panel (KC x nr) stays near L1
+constexpr int64_t kMc = 128;   // rows of A packed per block (rounded up to mr), in L2
+constexpr int64_t kNc = 2048;  // columns of B packed per block (rounded up to nr)
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-// A[r0 .. r0+m, k0 .. k0+kc] into ceil(m/mr) panels of kc x mr, zero rows past m.
+// A[r0 .. r0+m, k0 .. k0+kc] into ceil(m/mr) panels of kc x mr, zero rows past m. The
+// loop runs along k outside so the writes are contiguous; the mr row streams are read in
+// step (a strided-write transpose was a fifth of a tall GEMM's time).
 template <typename T>
 void pack_a(const ConstMat<T>& A, int64_t r0, int64_t m, int64_t k0, int64_t kc, int mr,
             T* dst) {
+    constexpr int kMaxMr = 32;
     const bool plain_cols = A.cols.inner > k0 + kc;  // one stride along k: no division
     const ptrdiff_t cs = A.cols.stride;
+    const T* rows[kMaxMr];
     for (int64_t p0 = 0; p0 < m; p0 += mr, dst += kc * mr) {
-        const int rows = static_cast<int>(m - p0 < mr ? m - p0 : mr);
-        for (int ii = 0; ii < mr; ++ii) {
-            if (ii >= rows) {
-                for (int64_t kk = 0; kk < kc; ++kk) dst[kk * mr + ii] = T(0);
-                continue;
-            }
-            const T* row = A.p + A.rows.at(r0 + p0 + ii);
+        const int nrows = static_cast<int>(m - p0 < mr ? m - p0 : mr);
+        for (int ii = 0; ii < nrows; ++ii) rows[ii] = A.p + A.rows.at(r0 + p0 + ii);
+        for (int64_t kk = 0; kk < kc; ++kk) {
+            T* d = dst + kk * mr;
             if (plain_cols) {
-                const T* src = row + k0 * cs;
-                for (int64_t kk = 0; kk < kc; ++kk) dst[kk * mr + ii] = src[kk * cs];
+                const ptrdiff_t off = (k0 + kk) * cs;
+                for (int ii = 0; ii < nrows; ++ii) d[ii] = rows[ii][off];
             } else {
-                for (int64_t kk = 0; kk < kc; ++kk) dst[kk * mr + ii] = row[A.cols.at(k0 + kk)];
+                const ptrdiff_t off = A.cols.at(k0 + kk);
+                for (int ii = 0; ii < nrows; ++ii) d[ii] = rows[ii][off];
             }
+            for (int ii = nrows; ii < mr; ++ii) d[ii] = T(0);
         }
     }
 }
@@ -79,9 +87,14 @@ void gemm(int64_t M, int64_t N, int64_t K, ConstMat<T> A, ConstMat<T> B, T beta,
     const int64_t nc_max = ceil_div(kNc, nr) * nr;
     const int64_t kc_max = K < kKc ? K : kKc;
     const int64_t m_blocks = ceil_div(M, mc);
-    threads = threads_for(m_blocks, 1, threads);
+    // Work items are (A block, slice of B panels). With fewer A blocks than threads, the
+    // B panels are split too; each item packs its own copy of its A block.
+    const int64_t n_panels_max = ceil_div(N < nc_max ? N : nc_max, nr);
+    int64_t n_split = 1;
+    if (m_blocks < threads) n_split = std::min<int64_t>(n_panels_max, ceil_div(2 * threads, m_blocks));
+    threads = threads_for(m_blocks * n_split, 1, threads);
 
-    Buffer<T> b_pack(checked_mul(kc_max, N < nc_max ? ceil_div(N, nr) * nr : nc_max));
+    Buffer<T> b_pack(checked_mul(kc_max, n_panels_max * nr));
     Buffer<T> a_pack(checked_mul(checked_mul(threads, mc), kc_max));
 
     for (int64_t jc = 0; jc < N; jc += nc_max) {
@@ -94,12 +107,15 @@ void gemm(int64_t M, int64_t N, int64_t K, ConstMat<T> A, ConstMat<T> B, T beta,
             parallel_for(n_panels, threads, [&](int64_t jp) {
                 pack_b_panel(B, pc, kc, jc + jp * nr, jc + nc, nr, bp + jp * kc * nr);
             });
-            parallel_for(m_blocks, threads, [&](int64_t ib) {
+            parallel_for(m_blocks * n_split, threads, [&](int64_t item) {
+                const int64_t ib = item / n_split, js = item % n_split;
                 const int64_t ic = ib * mc;
                 const int64_t m = M - ic < mc ? M - ic : mc;
+                const int64_t jp0 = n_panels * js / n_split, jp1 = n_panels * (js + 1) / n_split;
+                if (jp0 == jp1) return;
                 T* ap = a_pack.data() + thread_id() * mc * kc_max;
                 pack_a(A, ic, m, pc, kc, mr, ap);
-                for (int64_t jp = 0; jp < n_panels; ++jp) {
+                for (int64_t jp = jp0; jp < jp1; ++jp) {
                     const int n = static_cast<int>(nc - jp * nr < nr ? nc - jp * nr : nr);
                     for (int64_t ir = 0; ir < m; ir += mr) {
                         const int mm = static_cast<int>(m - ir < mr ? m - ir : mr);
