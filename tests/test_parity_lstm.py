@@ -9,9 +9,12 @@ from conftest import as64, assert_close, make_lstm_case
 import fastrnn
 from fastrnn import reference
 
-# (B, T, I, H): ones, sizes around the micro-kernel tiles (4..8 rows, 4..32 columns), and one
-# case past the GEMM blocks (T*B > 128 rows, I > 256) so every blocking loop turns.
+# (B, T, I, H): ones, sizes around the micro-kernel tiles (4..12 rows, 4..32 columns), one
+# case past the GEMM blocks (T*B > 128 rows, I > 256) so every blocking loop turns, and both
+# forward paths: w_hh read as stored (B <= 2 or T <= 8) and packed (the others).
 SHAPES = [
+    (5, 9, 7, 33),
+    (7, 12, 16, 17),
     (1, 1, 1, 1),
     (1, 1, 3, 1),
     (3, 5, 7, 6),

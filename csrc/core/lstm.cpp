@@ -47,8 +47,12 @@ void lstm_forward(const LstmForwardArgs<T>& a, int threads) {
     }
     Buffer<T> gate_ws(training ? 0 : checked_mul(chunk * d.B, G4));
     Buffer<T> c0_zero(a.c0 ? 0 : checked_mul(d.B, d.H), true);
-    StepPanels<T> w(a.w.w_hh, d.H, kLstmGates, PanelKind::kLstmForward, kt.step_vec, threads);
-    const StepGrid grid(d.B, d.H, kt.step_mr, w.units(), w.blocks());
+    const bool natural = forward_reads_w_hh_as_stored(d.B, d.T);
+    const int64_t units = block_units(PanelKind::kLstmForward, kt.step_vec);
+    StepPanels<T> w = natural ? StepPanels<T>()
+                              : StepPanels<T>(a.w.w_hh, d.H, kLstmGates, PanelKind::kLstmForward,
+                                              kt.step_vec, threads);
+    const StepGrid grid(d.B, d.H, kt.step_mr, units, (d.H + units - 1) / units);
     const int team = step_threads(2 * d.B * G4 * d.H, grid.items(), threads);
 
     // Inference updates c_n in place, step after step.
@@ -85,7 +89,13 @@ void lstm_forward(const LstmForwardArgs<T>& a, int threads) {
                 s.H = d.H;
                 s.a = h_prev ? h_prev + it.r0 * ld_h_prev : nullptr;
                 s.lda = ld_h_prev;
-                s.panel = w.panel(it.block);
+                if (natural) {
+                    s.w = a.w.w_hh + it.u0 * d.H;
+                    s.ldw = d.H;
+                    s.w_gate_stride = d.H;
+                } else {
+                    s.panel = w.panel(it.block);
+                }
                 s.gates = g + it.r0 * G4 + it.u0;
                 s.ld_gates = G4;
                 s.c_prev = c_prev + it.r0 * ld_c_prev + it.u0;

@@ -9,7 +9,7 @@ template <typename T>
 StepPanels<T>::StepPanels(const T* w_hh, int64_t H, int G, PanelKind kind, int vec,
                           int threads) {
     width_ = 4 * vec;
-    units_ = kind == PanelKind::kLstmForward ? vec : 4 * vec;
+    units_ = block_units(kind, vec);
     blocks_ = (H + units_ - 1) / units_;
     K_ = kind == PanelKind::kBackward ? G * H : H;
     data_.reset(checked_mul(checked_mul(blocks_, K_), width_));

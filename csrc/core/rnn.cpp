@@ -27,8 +27,12 @@ void rnn_forward(const RnnForwardArgs<T>& a, int threads) {
     const int64_t step_bytes = checked_mul(checked_mul(d.B, d.H), sizeof(T));
     const int64_t chunk = std::max<int64_t>(1, std::min<int64_t>(d.T, kChunkBytes / step_bytes));
     Buffer<T> pre(checked_mul(chunk * d.B, d.H));
-    StepPanels<T> w(a.w_hh, d.H, kRnnGates, PanelKind::kRnnForward, kt.step_vec, threads);
-    const StepGrid grid(d.B, d.H, kt.step_mr, w.units(), w.blocks());
+    const bool natural = forward_reads_w_hh_as_stored(d.B, d.T);
+    const int64_t units = block_units(PanelKind::kRnnForward, kt.step_vec);
+    StepPanels<T> w = natural ? StepPanels<T>()
+                              : StepPanels<T>(a.w_hh, d.H, kRnnGates, PanelKind::kRnnForward,
+                                              kt.step_vec, threads);
+    const StepGrid grid(d.B, d.H, kt.step_mr, units, (d.H + units - 1) / units);
     const int team = step_threads(2 * d.B * d.H * d.H, grid.items(), threads);
     const int relu = a.act == Nonlinearity::kRelu;
 
@@ -49,7 +53,14 @@ void rnn_forward(const RnnForwardArgs<T>& a, int threads) {
                 s.H = d.H;
                 s.a = h_prev ? h_prev + it.r0 * ld_h_prev : nullptr;
                 s.lda = ld_h_prev;
-                s.panel = w.panel(it.block);
+                if (natural) {
+                    s.w = a.w_hh + it.u0 * d.H;
+                    s.ldw = d.H;
+                    s.w_gate_stride = kt.step_vec;
+                    s.w_units_per_q = kt.step_vec;
+                } else {
+                    s.panel = w.panel(it.block);
+                }
                 s.gates = const_cast<T*>(p) + it.r0 * d.H + it.u0;
                 s.ld_gates = d.H;
                 s.h = a.h_seq.row(t, it.r0) + it.u0;

@@ -1,14 +1,36 @@
 // Whole-sequence GEMMs shared by rnn.cpp and lstm.cpp.
 #include "sequence.h"
 
+#include "fastrnn/dispatch.h"
 #include "fastrnn/parallel.h"
 
 namespace fastrnn::core {
+
+namespace {
+// Up to this many (t, b) rows the input projection skips the GEMM and its packing of w_ih.
+constexpr int64_t kGemvMaxRows = 8;
+}  // namespace
 
 template <typename T>
 void project_inputs(const Dims& d, int64_t GH, SeqView<const T> x, int64_t t0, int64_t nt,
                     const T* w_ih, const T* bias, T* out, int threads) {
     const int64_t rows = nt * d.B;
+    const KernelTable<T>& kt = kernel_table<T>();
+    if (rows <= kGemvMaxRows && x.sk == 1) {
+        // Too few rows to repay packing w_ih: dot them against its rows as stored, each
+        // block of outputs by one thread.
+        const int64_t n_blocks = (GH + 63) / 64;
+        parallel_for(n_blocks, threads_for(2 * rows * GH * d.I, 1 << 18, threads), [&](int64_t nb) {
+            const int64_t n0 = nb * 64, n = GH - n0 < 64 ? GH - n0 : 64;
+            for (int64_t t = t0; t < t0 + nt; ++t)
+                for (int64_t b0 = 0; b0 < d.B; b0 += kt.step_mr) {
+                    const int m = static_cast<int>(d.B - b0 < kt.step_mr ? d.B - b0 : kt.step_mr);
+                    kt.gemv_rows(m, n, d.I, x.row(t, b0), x.sb, w_ih + n0 * d.I, d.I, bias + n0,
+                                 out + ((t - t0) * d.B + b0) * GH + n0, GH);
+                }
+        });
+        return;
+    }
     parallel_for(rows, threads_for(rows * GH, 1 << 15, threads), [&](int64_t r) {
         T* o = out + r * GH;
         for (int64_t j = 0; j < GH; ++j) o[j] = bias[j];

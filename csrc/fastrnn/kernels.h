@@ -20,7 +20,12 @@ struct StepTile {
     int64_t lda = 0;            //   nullptr = the product is replaced by acc_init
     const T* acc_init = nullptr;  // (m, units) in, stride ld_acc_init, or nullptr = zeros
     int64_t ld_acc_init = 0;
-    const T* panel = nullptr;   // [K, 4*step_vec] in, packed w_hh block
+    const T* panel = nullptr;   // [K, 4*step_vec] in, packed w_hh block; nullptr: read
+                                //   w_hh as stored instead (forward only, see below)
+    const T* w = nullptr;       // w_hh rows of the block's first unit, row stride ldw; lane
+    int64_t ldw = 0;            //   l of product vector q is unit q*w_units_per_q + l and
+    int64_t w_gate_stride = 0;  //   row q*w_gate_stride + l (LSTM: H and 0, Elman: V and V)
+    int w_units_per_q = 0;
     T* gates = nullptr;         // (m, G*H) forward in/out: pre-activations in, activations out
     int64_t ld_gates = 0;       //   (the Elman forward writes no activations); backward in
     const T* c_prev = nullptr;  // (m, H) in, c_{t-1} (LSTM)
@@ -56,7 +61,8 @@ struct KernelTable {
                       int n) = nullptr;
 
     // Fused recurrent steps. Each computes one tile: m <= step_mr batch rows times one
-    // block of hidden units, first the recurrent product a * panel into registers, then
+    // block of hidden units, first the recurrent product a * w_hh^T (from packed panels, or
+    // from w_hh as stored when the batch is too small to repay packing) into registers, then
     // the cell's pointwise math on it, so a gate value never goes back to memory between
     // the GEMM and its nonlinearity. Panel layouts (K rows, 4*step_vec columns each):
     //   lstm_forward:  step_vec units x gates i, f, g, o    panel[k][q*V + l] = w_hh[q*H + u0 + l][k]
@@ -68,6 +74,12 @@ struct KernelTable {
     void (*lstm_backward_tile)(const StepTile<T>& s) = nullptr;
     void (*rnn_forward_tile)(const StepTile<T>& s) = nullptr;
     void (*rnn_backward_tile)(const StepTile<T>& s) = nullptr;
+
+    // out[m, n] = bias[n] + sum_k a[m, k] * w[n, k] for m <= step_mr rows of a (row
+    // stride lda) and all N rows of w (row stride ldw): a product too short to repay
+    // packing w (the input projection of one or two steps).
+    void (*gemv_rows)(int m, int64_t N, int64_t K, const T* a, int64_t lda, const T* w,
+                      int64_t ldw, const T* bias, T* out, int64_t ldo) = nullptr;
 
     // iters rounds of independent float32 FMAs in registers; returns the flops done.
     int64_t (*fma_burn)(int64_t iters, float* sink) = nullptr;

@@ -48,6 +48,10 @@ void rnn_forward_tile(const StepTile<T>& s);
 template <typename T>
 void rnn_backward_tile(const StepTile<T>& s);
 
+template <typename T>
+void gemv_rows(int m, int64_t N, int64_t K, const T* a, int64_t lda, const T* w, int64_t ldw,
+               const T* bias, T* out, int64_t ldo);
+
 int64_t fma_burn(int64_t iters, float* sink);
 
 const KernelTable<float>& table_f32();

@@ -66,7 +66,9 @@ inline VecF select(VecI mask, VecF a, VecF b) {
 // e^x for float32: Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, then a degree-6
 // polynomial (Cephes expf). Max relative error ~2 ulp on [-87.3, 88]; inputs are clamped
 // there, so e^x saturates to ~1.2e-38 / ~1.7e38 instead of 0 / inf. NaN propagates.
-inline VecF exp(VecF x) {
+#define FASTRNN_INLINE inline __attribute__((always_inline))
+
+FASTRNN_INLINE VecF exp(VecF x) {
     const VecF hi = splat(88.0f), lo = splat(-87.3365f);  // 2^n stays a normal float
     x = select(x > hi, hi, x);
     x = select(x < lo, lo, x);
@@ -88,12 +90,12 @@ inline VecF exp(VecF x) {
 
 // 1 / (1 + e^-x). Max abs error 1.2e-7 over all floats (measured 8.9e-8; the bound is
 // tested in tests/test_activations.py).
-inline VecF sigmoid(VecF x) { return 1.0f / (1.0f + exp(-x)); }
+FASTRNN_INLINE VecF sigmoid(VecF x) { return 1.0f / (1.0f + exp(-x)); }
 
 // tanh(x) = sign(x) (1 - 2 / (e^{2|x|} + 1)); below |x| = 0.0625 that form cancels, so a
 // Taylor series (error < 4e-11 relative there) takes over. Max abs error 1.5e-7 over all
 // floats (measured 1.0e-7; tested in tests/test_activations.py).
-inline VecF tanh(VecF x) {
+FASTRNN_INLINE VecF tanh(VecF x) {
     const VecI sign = reinterpret_cast<VecI>(x) & int32_t(0x80000000);
     const VecF ax = reinterpret_cast<VecF>(reinterpret_cast<VecI>(x) & int32_t(0x7fffffff));
     VecF big = 1.0f - 2.0f / (exp(ax + ax) + 1.0f);
@@ -102,6 +104,22 @@ inline VecF tanh(VecF x) {
     VecF t = select(ax < splat(0.0625f), small, big);
     t = select(ax != ax, x, t);  // NaN in, NaN out
     return reinterpret_cast<VecF>(reinterpret_cast<VecI>(t) | sign);
+}
+
+// Sum of all lanes by halving: log2(lanes) shuffle+add steps instead of a serial chain.
+template <typename T, int Shift, size_t... I>
+FASTRNN_INLINE typename Simd<T>::V fold(typename Simd<T>::V v, std::index_sequence<I...>) {
+    constexpr int L = Simd<T>::lanes;
+    return v + __builtin_shufflevector(v, v, ((I + Shift) % L)...);
+}
+
+template <typename T, int Shift = Simd<T>::lanes / 2>
+FASTRNN_INLINE T hsum(typename Simd<T>::V v) {
+    if constexpr (Shift == 0) {
+        return v[0];
+    } else {
+        return hsum<T, Shift / 2>(fold<T, Shift>(v, std::make_index_sequence<Simd<T>::lanes>{}));
+    }
 }
 
 // float64 activations lane by lane through libm: the double path serves gradient checks

@@ -17,6 +17,7 @@ KernelTable<T> make_table() {
     t.lstm_backward_tile = &lstm_backward_tile<T>;
     t.rnn_forward_tile = &rnn_forward_tile<T>;
     t.rnn_backward_tile = &rnn_backward_tile<T>;
+    t.gemv_rows = &gemv_rows<T>;
     t.fma_burn = &fma_burn;
     return t;
 }
