@@ -183,23 +183,32 @@ void lstm_backward(const LstmBackwardArgs<T>& a, int threads) {
                       a.dw_hh, a.db, threads);
 
     if (a.w.peephole) {
-        // dp_i = sum dA_i * c_{t-1}, dp_f = sum dA_f * c_{t-1}, dp_o = sum dA_o * c_t; each
-        // unit reduced by one thread over (t, b) in a fixed order.
+        // dp_i = sum dA_i * c_{t-1}, dp_f = sum dA_f * c_{t-1}, dp_o = sum dA_o * c_t over
+        // (t, b) in a fixed order; blocks of units go to threads whole, and each block walks
+        // the rows once, so every cache line of dG and c is read once.
+        constexpr int64_t kBlock = 16;
         const int64_t H = d.H;
-        parallel_for(H, threads_for(d.T * d.B * H, 1 << 16, threads), [&](int64_t j) {
-            T si = 0, sf = 0, so = 0;
+        const int64_t blocks = (H + kBlock - 1) / kBlock;
+        parallel_for(blocks, threads_for(d.T * d.B * H, 1 << 16, threads), [&](int64_t blk) {
+            const int64_t j0 = blk * kBlock, n = H - j0 < kBlock ? H - j0 : kBlock;
+            T si[kBlock] = {}, sf[kBlock] = {}, so[kBlock] = {};
             for (int64_t t = 0; t < d.T; ++t)
                 for (int64_t b = 0; b < d.B; ++b) {
-                    const T* g = dg.data() + (t * d.B + b) * G4;
-                    const T cp = t == 0 ? c_init[b * ld_c_init + j]
-                                        : a.c_seq[((t - 1) * d.B + b) * H + j];
-                    si += g[j] * cp;
-                    sf += g[H + j] * cp;
-                    so += g[3 * H + j] * a.c_seq[(t * d.B + b) * H + j];
+                    const T* g = dg.data() + (t * d.B + b) * G4 + j0;
+                    const T* cp = t == 0 ? c_init + b * ld_c_init + j0
+                                         : a.c_seq + ((t - 1) * d.B + b) * H + j0;
+                    const T* c = a.c_seq + (t * d.B + b) * H + j0;
+                    for (int64_t j = 0; j < n; ++j) {
+                        si[j] += g[j] * cp[j];
+                        sf[j] += g[H + j] * cp[j];
+                        so[j] += g[3 * H + j] * c[j];
+                    }
                 }
-            a.dpeephole[j] = si;
-            a.dpeephole[H + j] = sf;
-            a.dpeephole[2 * H + j] = so;
+            for (int64_t j = 0; j < n; ++j) {
+                a.dpeephole[j0 + j] = si[j];
+                a.dpeephole[H + j0 + j] = sf[j];
+                a.dpeephole[2 * H + j0 + j] = so[j];
+            }
         });
     }
 }
