@@ -34,6 +34,18 @@ void pack_a(const ConstMat<T>& A, int64_t r0, int64_t m, int64_t k0, int64_t kc,
     for (int64_t p0 = 0; p0 < m; p0 += mr, dst += kc * mr) {
         const int nrows = static_cast<int>(m - p0 < mr ? m - p0 : mr);
         for (int ii = 0; ii < nrows; ++ii) rows[ii] = A.p + A.rows.at(r0 + p0 + ii);
+        const bool adjacent_rows = A.rows.inner > r0 + p0 + nrows && A.rows.stride == 1;
+        if (adjacent_rows && plain_cols) {
+            // A stored transposed (dG^T in the weight gradients): the mr elements of one k
+            // are contiguous, a straight copy.
+            for (int64_t kk = 0; kk < kc; ++kk) {
+                T* d = dst + kk * mr;
+                const T* src = rows[0] + (k0 + kk) * cs;
+                for (int ii = 0; ii < nrows; ++ii) d[ii] = src[ii];
+                for (int ii = nrows; ii < mr; ++ii) d[ii] = T(0);
+            }
+            continue;
+        }
         for (int64_t kk = 0; kk < kc; ++kk) {
             T* d = dst + kk * mr;
             if (plain_cols) {
@@ -58,7 +70,10 @@ void pack_b_panel(const ConstMat<T>& B, int64_t k0, int64_t kc, int64_t c0, int6
     for (int64_t kk = 0; kk < kc; ++kk) {
         const T* row = B.p + B.rows.at(k0 + kk);
         T* d = dst + kk * nr;
-        if (plain_cols) {
+        if (plain_cols && cs == 1) {
+            const T* src = row + c0;
+            for (int jj = 0; jj < cols; ++jj) d[jj] = src[jj];
+        } else if (plain_cols) {
             const T* src = row + c0 * cs;
             for (int jj = 0; jj < cols; ++jj) d[jj] = src[jj * cs];
         } else {
