@@ -291,3 +291,21 @@ def test_denormal_mode_is_restored_for_the_caller(lstm):
     out = call_lstm(case, training=True)
     assert np.isfinite(out.h_seq).all()
     assert (tiny * np.float32(0.5))[0] != 0
+
+
+def test_relu_backward_keeps_non_finite_gradients_like_the_reference(rng):
+    """[h > 0] * dh: a NaN or inf gradient stays non-finite even where h <= 0."""
+    from fastrnn import reference
+
+    case, grads = make_rnn_case(rng, 2, 3, 4, 5, np.float64, batch_first=True)
+    grads["dh_seq"][0, 1, 2] = np.nan
+    grads["dh_seq"][1, 2, 0] = np.inf
+    out = fastrnn.rnn_forward(**case, nonlinearity="relu", training=True)
+    ref = reference.rnn_forward(**case, nonlinearity="relu", training=True)
+    g = fastrnn.rnn_backward(grads["dh_seq"], grads["dh_n"], out.cache)
+    with np.errstate(all="ignore"):  # NumPy warns about the NaNs we put there on purpose
+        gr = reference.rnn_backward(grads["dh_seq"], grads["dh_n"], ref.cache)
+    for name in g._fields:
+        a, e = getattr(g, name), getattr(gr, name)
+        assert np.array_equal(np.isnan(a), np.isnan(e)), name
+        np.testing.assert_allclose(a, e, rtol=1e-10, atol=1e-12, equal_nan=True, err_msg=name)

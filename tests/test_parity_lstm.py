@@ -110,8 +110,9 @@ def test_lstm_strided_states_and_grads(rng, isa):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_lstm_bitwise_identical_across_threads(rng, isa, dtype):
-    case, grads = make_lstm_case(rng, 16, 9, 40, 70, dtype, peephole=True, batch_first=True)
+@pytest.mark.parametrize("B", [1, 13, 16])  # unit split with barriers; whole rows per thread
+def test_lstm_bitwise_identical_across_threads(rng, isa, dtype, B):
+    case, grads = make_lstm_case(rng, B, 9, 40, 70, dtype, peephole=True, batch_first=True)
     results = []
     for n in (1, 2, 3):
         fastrnn.set_num_threads(n)

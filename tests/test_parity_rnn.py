@@ -57,8 +57,9 @@ def test_rnn_reads_any_view_of_x(rng, isa):
 
 
 @pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
-def test_rnn_bitwise_identical_across_threads(rng, isa, nonlinearity):
-    case, grads = make_rnn_case(rng, 16, 9, 40, 70, np.float32, batch_first=True, scale=0.1)
+@pytest.mark.parametrize("B", [1, 13, 16])
+def test_rnn_bitwise_identical_across_threads(rng, isa, nonlinearity, B):
+    case, grads = make_rnn_case(rng, B, 9, 40, 70, np.float32, batch_first=True, scale=0.1)
     results = []
     for n in (1, 2, 3):
         fastrnn.set_num_threads(n)

@@ -52,8 +52,7 @@ void lstm_forward(const LstmForwardArgs<T>& a, int threads) {
     StepPanels<T> w = natural ? StepPanels<T>()
                               : StepPanels<T>(a.w.w_hh, d.H, kLstmGates, PanelKind::kLstmForward,
                                               kt.step_vec, threads);
-    const StepGrid grid(d.B, d.H, kt.step_mr, units, (d.H + units - 1) / units);
-    const int team = step_threads(2 * d.B * G4 * d.H, grid.items(), threads);
+    const int team = step_threads(2 * d.B * G4 * d.H, threads);
 
     // Inference updates c_n in place, step after step.
     if (!training) {
@@ -67,7 +66,7 @@ void lstm_forward(const LstmForwardArgs<T>& a, int threads) {
         const int64_t nt = std::min(chunk, d.T - t0);
         T* gbuf = training ? a.gates + t0 * d.B * G4 : gate_ws.data();
         project_inputs<T>(d, G4, a.x, t0, nt, a.w.w_ih, a.w.b, gbuf, threads);
-        parallel_steps(nt, grid.items(), team, [&](int64_t step, int64_t begin, int64_t end) {
+        run_steps(nt, d.B, d.H, kt.step_mr, units, team, [&](int64_t step, const StepItem& it) {
             const int64_t t = t0 + step;
             const T* h_prev = t == 0 ? a.h0 : a.h_seq.row(t - 1, 0);  // nullptr: zero state
             const ptrdiff_t ld_h_prev = t == 0 ? a.ld_h0 : a.h_seq.sb;
@@ -79,34 +78,30 @@ void lstm_forward(const LstmForwardArgs<T>& a, int threads) {
                 ld_c_prev = t == 0 ? ld_c_init : d.H;
                 c = a.c_seq + t * d.B * d.H;
             }
-            T* g = gbuf + (t - t0) * d.B * G4;
-            for (int64_t i = begin; i < end; ++i) {
-                const StepGrid::Item it = grid.item(i);
-                StepTile<T> s;
-                s.m = it.m;
-                s.nu = it.nu;
-                s.K = d.H;
-                s.H = d.H;
-                s.a = h_prev ? h_prev + it.r0 * ld_h_prev : nullptr;
-                s.lda = ld_h_prev;
-                if (natural) {
-                    s.w = a.w.w_hh + it.u0 * d.H;
-                    s.ldw = d.H;
-                    s.w_gate_stride = d.H;
-                } else {
-                    s.panel = w.panel(it.block);
-                }
-                s.gates = g + it.r0 * G4 + it.u0;
-                s.ld_gates = G4;
-                s.c_prev = c_prev + it.r0 * ld_c_prev + it.u0;
-                s.ld_c_prev = ld_c_prev;
-                s.c = c + it.r0 * d.H + it.u0;
-                s.ld_c = d.H;
-                s.h = a.h_seq.row(t, it.r0) + it.u0;
-                s.ld_h = a.h_seq.sb;
-                s.peephole = a.w.peephole ? a.w.peephole + it.u0 : nullptr;
-                kt.lstm_forward_tile(s);
+            StepTile<T> s;
+            s.m = it.m;
+            s.nu = it.nu;
+            s.K = d.H;
+            s.H = d.H;
+            s.a = h_prev ? h_prev + it.r0 * ld_h_prev : nullptr;
+            s.lda = ld_h_prev;
+            if (natural) {
+                s.w = a.w.w_hh + it.u0 * d.H;
+                s.ldw = d.H;
+                s.w_gate_stride = d.H;
+            } else {
+                s.panel = w.panel(it.block);
             }
+            s.gates = gbuf + ((t - t0) * d.B + it.r0) * G4 + it.u0;
+            s.ld_gates = G4;
+            s.c_prev = c_prev + it.r0 * ld_c_prev + it.u0;
+            s.ld_c_prev = ld_c_prev;
+            s.c = c + it.r0 * d.H + it.u0;
+            s.ld_c = d.H;
+            s.h = a.h_seq.row(t, it.r0) + it.u0;
+            s.ld_h = a.h_seq.sb;
+            s.peephole = a.w.peephole ? a.w.peephole + it.u0 : nullptr;
+            kt.lstm_forward_tile(s);
         });
     }
     copy_rows(d.B, d.H, a.h_seq.row(d.T - 1, 0), a.h_seq.sb, a.h_n);
@@ -128,54 +123,50 @@ void lstm_backward(const LstmBackwardArgs<T>& a, int threads) {
     const ptrdiff_t ld_c_init = a.c0 ? a.ld_c0 : d.H;
 
     StepPanels<T> w(a.w.w_hh, d.H, kLstmGates, PanelKind::kBackward, kt.step_vec, threads);
-    const StepGrid grid(d.B, d.H, kt.step_mr, w.units(), w.blocks());
-    const int team = step_threads(2 * d.B * G4 * d.H, grid.items(), threads);
+    const int team = step_threads(2 * d.B * G4 * d.H, threads);
 
     // Phase p = 0 runs the gate derivatives of step T-1 from dh_n; phase p >= 1 computes
     // dh_{t-1} = dG_t * w_hh for t = T-p, then the derivatives of step t-1 (or dh0 when
     // t = 0).
-    parallel_steps(d.T + 1, grid.items(), team, [&](int64_t p, int64_t begin, int64_t end) {
+    run_steps(d.T + 1, d.B, d.H, kt.step_mr, w.units(), team, [&](int64_t p, const StepItem& it) {
         const int64_t t = d.T - p;  // the step whose dG feeds the product; t = T: none
         const int64_t s_step = t - 1;  // the step whose derivatives the epilogue computes
-        for (int64_t i = begin; i < end; ++i) {
-            const StepGrid::Item it = grid.item(i);
-            StepTile<T> s;
-            s.m = it.m;
-            s.nu = it.nu;
-            s.K = G4;
-            s.H = d.H;
-            if (t < d.T) {
-                s.a = dg.data() + (t * d.B + it.r0) * G4;
-                s.lda = G4;
-            } else if (a.dh_n) {
-                s.acc_init = a.dh_n + it.r0 * a.ld_dh_n + it.u0;
-                s.ld_acc_init = a.ld_dh_n;
-            }
-            s.panel = w.panel(it.block);
-            if (s_step < 0) {
-                s.dh0 = a.dh0 + it.r0 * d.H + it.u0;
-                s.ld_dh0 = d.H;
-            } else {
-                const int64_t row = s_step * d.B + it.r0;
-                s.gates = const_cast<T*>(a.gates) + row * G4 + it.u0;
-                s.ld_gates = G4;
-                s.c_prev = s_step == 0 ? c_init + it.r0 * ld_c_init + it.u0
-                                       : a.c_seq + (row - d.B) * d.H + it.u0;
-                s.ld_c_prev = s_step == 0 ? ld_c_init : d.H;
-                s.c = const_cast<T*>(a.c_seq) + row * d.H + it.u0;
-                s.ld_c = d.H;
-                if (a.dh_seq.p) {
-                    s.dh_out = a.dh_seq.row(s_step, it.r0) + it.u0;
-                    s.ld_dh_out = a.dh_seq.sb;
-                }
-                s.dc = dc.data() + it.r0 * d.H + it.u0;
-                s.ld_dc = d.H;
-                s.dg = dg.data() + row * G4 + it.u0;
-                s.ld_dg = G4;
-                s.peephole = a.w.peephole ? a.w.peephole + it.u0 : nullptr;
-            }
-            kt.lstm_backward_tile(s);
+        StepTile<T> s;
+        s.m = it.m;
+        s.nu = it.nu;
+        s.K = G4;
+        s.H = d.H;
+        if (t < d.T) {
+            s.a = dg.data() + (t * d.B + it.r0) * G4;
+            s.lda = G4;
+        } else if (a.dh_n) {
+            s.acc_init = a.dh_n + it.r0 * a.ld_dh_n + it.u0;
+            s.ld_acc_init = a.ld_dh_n;
         }
+        s.panel = w.panel(it.block);
+        if (s_step < 0) {
+            s.dh0 = a.dh0 + it.r0 * d.H + it.u0;
+            s.ld_dh0 = d.H;
+        } else {
+            const int64_t row = s_step * d.B + it.r0;
+            s.gates = const_cast<T*>(a.gates) + row * G4 + it.u0;
+            s.ld_gates = G4;
+            s.c_prev = s_step == 0 ? c_init + it.r0 * ld_c_init + it.u0
+                                   : a.c_seq + (row - d.B) * d.H + it.u0;
+            s.ld_c_prev = s_step == 0 ? ld_c_init : d.H;
+            s.c = const_cast<T*>(a.c_seq) + row * d.H + it.u0;
+            s.ld_c = d.H;
+            if (a.dh_seq.p) {
+                s.dh_out = a.dh_seq.row(s_step, it.r0) + it.u0;
+                s.ld_dh_out = a.dh_seq.sb;
+            }
+            s.dc = dc.data() + it.r0 * d.H + it.u0;
+            s.ld_dc = d.H;
+            s.dg = dg.data() + row * G4 + it.u0;
+            s.ld_dg = G4;
+            s.peephole = a.w.peephole ? a.w.peephole + it.u0 : nullptr;
+        }
+        kt.lstm_backward_tile(s);
     });
     std::memcpy(a.dc0, dc.data(), static_cast<size_t>(d.B * d.H) * sizeof(T));
 

@@ -35,9 +35,8 @@ StepPanels<T>::StepPanels(const T* w_hh, int64_t H, int G, PanelKind kind, int v
     });
 }
 
-int step_threads(int64_t flops, int64_t items, int threads) {
-    int t = threads_for(flops, 1 << 16, threads);
-    return items < t ? static_cast<int>(items) : t;
+int step_threads(int64_t flops, int threads) {
+    return threads_for(flops, 1 << 18, threads);
 }
 
 template class StepPanels<float>;

@@ -46,37 +46,53 @@ private:
     Buffer<T> data_;
 };
 
-// Items of one step: row tiles of the batch times unit blocks, block-major, so that a
-// thread's contiguous range of items covers whole blocks (its slice of the weights).
-struct StepGrid {
-    int64_t B;
-    int64_t H;
-    int mr;
-    int64_t units;
-    int64_t row_tiles;
-    int64_t blocks;
-
-    StepGrid(int64_t B_, int64_t H_, int mr_, int64_t units_, int64_t blocks_)
-        : B(B_), H(H_), mr(mr_), units(units_), row_tiles((B_ + mr_ - 1) / mr_), blocks(blocks_) {}
-    int64_t items() const { return row_tiles * blocks; }
-
-    struct Item {
-        int64_t block, r0, u0;
-        int m, nu;
-    };
-    Item item(int64_t i) const {
-        Item it;
-        it.block = i / row_tiles;
-        it.r0 = (i % row_tiles) * mr;
-        it.u0 = it.block * units;
-        it.m = static_cast<int>(B - it.r0 < mr ? B - it.r0 : mr);
-        it.nu = static_cast<int>(H - it.u0 < units ? H - it.u0 : units);
-        return it;
-    }
+// One tile of a step: rows [r0, r0 + m) of the batch, units [u0, u0 + nu) of block `block`.
+struct StepItem {
+    int64_t block, r0, u0;
+    int m, nu;
 };
 
-// Threads worth using for a recurrence whose step costs `flops`: a barrier per step costs
-// about a microsecond, so a thread should get at least ~64k flops of each step.
-int step_threads(int64_t flops, int64_t items, int threads);
+// Runs fn(step, item) for every tile of `steps` steps on `team` threads, in one of two
+// partitions. With enough rows per thread (ONNX Runtime's batch-parallel mode), each thread
+// owns whole rows: their recurrence needs no other thread, so there is no barrier at all,
+// and a thread that loses its core to another process delays only itself. Otherwise each
+// thread owns whole unit blocks for all rows (its slice of the weights stays in its own
+// cache) and one barrier per step publishes h. Either way every output element is
+// computed by one tile in the same order, so the partition never changes a result.
+template <typename Fn>
+void run_steps(int64_t steps, int64_t B, int64_t H, int mr, int64_t units, int team,
+               const Fn& fn) {
+    constexpr int64_t kMinRowsPerThread = 4;
+    const int64_t blocks = (H + units - 1) / units;
+    auto tile = [&](int64_t step, int64_t block, int64_t r0, int64_t r1) {
+        const int64_t u0 = block * units;
+        const int nu = static_cast<int>(H - u0 < units ? H - u0 : units);
+        fn(step, StepItem{block, r0, u0, static_cast<int>(r1 - r0 < mr ? r1 - r0 : mr), nu});
+    };
+    if (team > 1 && B >= kMinRowsPerThread * team) {
+        parallel_steps(steps, team, team, /*barrier=*/false,
+                       [&](int64_t step, int64_t g0, int64_t g1) {
+                           for (int64_t g = g0; g < g1; ++g) {
+                               const int64_t r_begin = B * g / team, r_end = B * (g + 1) / team;
+                               for (int64_t blk = 0; blk < blocks; ++blk)
+                                   for (int64_t r0 = r_begin; r0 < r_end; r0 += mr)
+                                       tile(step, blk, r0, r_end);
+                           }
+                       });
+        return;
+    }
+    // Block-major items, so a thread's contiguous range covers whole blocks.
+    const int64_t row_tiles = (B + mr - 1) / mr;
+    parallel_steps(steps, row_tiles * blocks, team, /*barrier=*/true,
+                   [&](int64_t step, int64_t begin, int64_t end) {
+                       for (int64_t i = begin; i < end; ++i)
+                           tile(step, i / row_tiles, (i % row_tiles) * mr, B);
+                   });
+}
+
+// Threads worth using for a recurrence whose step costs `flops`: a thread
+// should get at least ~256k flops of each step (a barrier costs a microsecond or more,
+// and far more when another process holds a core).
+int step_threads(int64_t flops, int threads);
 
 }  // namespace fastrnn::core

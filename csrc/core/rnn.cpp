@@ -32,42 +32,37 @@ void rnn_forward(const RnnForwardArgs<T>& a, int threads) {
     StepPanels<T> w = natural ? StepPanels<T>()
                               : StepPanels<T>(a.w_hh, d.H, kRnnGates, PanelKind::kRnnForward,
                                               kt.step_vec, threads);
-    const StepGrid grid(d.B, d.H, kt.step_mr, units, (d.H + units - 1) / units);
-    const int team = step_threads(2 * d.B * d.H * d.H, grid.items(), threads);
+    const int team = step_threads(2 * d.B * d.H * d.H, threads);
     const int relu = a.act == Nonlinearity::kRelu;
 
     for (int64_t t0 = 0; t0 < d.T; t0 += chunk) {
         const int64_t nt = std::min(chunk, d.T - t0);
         project_inputs<T>(d, d.H, a.x, t0, nt, a.w_ih, a.b, pre.data(), threads);
-        parallel_steps(nt, grid.items(), team, [&](int64_t step, int64_t begin, int64_t end) {
+        run_steps(nt, d.B, d.H, kt.step_mr, units, team, [&](int64_t step, const StepItem& it) {
             const int64_t t = t0 + step;
             const T* h_prev = t == 0 ? a.h0 : a.h_seq.row(t - 1, 0);  // nullptr: zero state
             const ptrdiff_t ld_h_prev = t == 0 ? a.ld_h0 : a.h_seq.sb;
-            const T* p = pre.data() + step * d.B * d.H;
-            for (int64_t i = begin; i < end; ++i) {
-                const StepGrid::Item it = grid.item(i);
-                StepTile<T> s;
-                s.m = it.m;
-                s.nu = it.nu;
-                s.K = d.H;
-                s.H = d.H;
-                s.a = h_prev ? h_prev + it.r0 * ld_h_prev : nullptr;
-                s.lda = ld_h_prev;
-                if (natural) {
-                    s.w = a.w_hh + it.u0 * d.H;
-                    s.ldw = d.H;
-                    s.w_gate_stride = kt.step_vec;
-                    s.w_units_per_q = kt.step_vec;
-                } else {
-                    s.panel = w.panel(it.block);
-                }
-                s.gates = const_cast<T*>(p) + it.r0 * d.H + it.u0;
-                s.ld_gates = d.H;
-                s.h = a.h_seq.row(t, it.r0) + it.u0;
-                s.ld_h = a.h_seq.sb;
-                s.relu = relu;
-                kt.rnn_forward_tile(s);
+            StepTile<T> s;
+            s.m = it.m;
+            s.nu = it.nu;
+            s.K = d.H;
+            s.H = d.H;
+            s.a = h_prev ? h_prev + it.r0 * ld_h_prev : nullptr;
+            s.lda = ld_h_prev;
+            if (natural) {
+                s.w = a.w_hh + it.u0 * d.H;
+                s.ldw = d.H;
+                s.w_gate_stride = kt.step_vec;
+                s.w_units_per_q = kt.step_vec;
+            } else {
+                s.panel = w.panel(it.block);
             }
+            s.gates = pre.data() + (step * d.B + it.r0) * d.H + it.u0;
+            s.ld_gates = d.H;
+            s.h = a.h_seq.row(t, it.r0) + it.u0;
+            s.ld_h = a.h_seq.sb;
+            s.relu = relu;
+            kt.rnn_forward_tile(s);
         });
     }
     for (int64_t b = 0; b < d.B; ++b)
@@ -82,46 +77,42 @@ void rnn_backward(const RnnBackwardArgs<T>& a, int threads) {
 
     Buffer<T> da(checked_mul(checked_mul(d.T, d.B), d.H));
     StepPanels<T> w(a.w_hh, d.H, kRnnGates, PanelKind::kBackward, kt.step_vec, threads);
-    const StepGrid grid(d.B, d.H, kt.step_mr, w.units(), w.blocks());
-    const int team = step_threads(2 * d.B * d.H * d.H, grid.items(), threads);
+    const int team = step_threads(2 * d.B * d.H * d.H, threads);
     const int relu = a.act == Nonlinearity::kRelu;
 
     // Phases as in lstm_backward: p = 0 starts from dh_n, p >= 1 multiplies da_t by w_hh
     // (t = T-p) and differentiates step t-1, or writes dh0 after t = 0.
-    parallel_steps(d.T + 1, grid.items(), team, [&](int64_t p, int64_t begin, int64_t end) {
+    run_steps(d.T + 1, d.B, d.H, kt.step_mr, w.units(), team, [&](int64_t p, const StepItem& it) {
         const int64_t t = d.T - p;
         const int64_t s_step = t - 1;
-        for (int64_t i = begin; i < end; ++i) {
-            const StepGrid::Item it = grid.item(i);
-            StepTile<T> s;
-            s.m = it.m;
-            s.nu = it.nu;
-            s.K = d.H;
-            s.H = d.H;
-            if (t < d.T) {
-                s.a = da.data() + (t * d.B + it.r0) * d.H;
-                s.lda = d.H;
-            } else if (a.dh_n) {
-                s.acc_init = a.dh_n + it.r0 * a.ld_dh_n + it.u0;
-                s.ld_acc_init = a.ld_dh_n;
-            }
-            s.panel = w.panel(it.block);
-            if (s_step < 0) {
-                s.dh0 = a.dh0 + it.r0 * d.H + it.u0;
-                s.ld_dh0 = d.H;
-            } else {
-                s.h = const_cast<T*>(a.h_seq.row(s_step, it.r0)) + it.u0;
-                s.ld_h = a.h_seq.sb;
-                if (a.dh_seq.p) {
-                    s.dh_out = a.dh_seq.row(s_step, it.r0) + it.u0;
-                    s.ld_dh_out = a.dh_seq.sb;
-                }
-                s.dg = da.data() + (s_step * d.B + it.r0) * d.H + it.u0;
-                s.ld_dg = d.H;
-                s.relu = relu;
-            }
-            kt.rnn_backward_tile(s);
+        StepTile<T> s;
+        s.m = it.m;
+        s.nu = it.nu;
+        s.K = d.H;
+        s.H = d.H;
+        if (t < d.T) {
+            s.a = da.data() + (t * d.B + it.r0) * d.H;
+            s.lda = d.H;
+        } else if (a.dh_n) {
+            s.acc_init = a.dh_n + it.r0 * a.ld_dh_n + it.u0;
+            s.ld_acc_init = a.ld_dh_n;
         }
+        s.panel = w.panel(it.block);
+        if (s_step < 0) {
+            s.dh0 = a.dh0 + it.r0 * d.H + it.u0;
+            s.ld_dh0 = d.H;
+        } else {
+            s.h = const_cast<T*>(a.h_seq.row(s_step, it.r0)) + it.u0;
+            s.ld_h = a.h_seq.sb;
+            if (a.dh_seq.p) {
+                s.dh_out = a.dh_seq.row(s_step, it.r0) + it.u0;
+                s.ld_dh_out = a.dh_seq.sb;
+            }
+            s.dg = da.data() + (s_step * d.B + it.r0) * d.H + it.u0;
+            s.ld_dg = d.H;
+            s.relu = relu;
+        }
+        kt.rnn_backward_tile(s);
     });
     sequence_grads<T>(d, d.H, da.data(), a.x, a.h0, a.ld_h0, a.h_seq, a.w_ih, a.dx, a.dw_ih,
                       a.dw_hh, a.db, threads);

@@ -60,7 +60,12 @@ void scratch_release(void* p, int64_t capacity) {
         std::free(p);
         return;
     }
-    pl.free.push_back({p, capacity});
+    try {
+        pl.free.push_back({p, capacity});
+    } catch (...) {  // called from ~Buffer: never throw, just give the block back
+        std::free(p);
+        return;
+    }
     pl.cached += capacity;
     // Over the limit: drop the oldest blocks first.
     while (pl.cached > kMaxCachedBytes) {

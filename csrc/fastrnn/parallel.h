@@ -47,12 +47,13 @@ void parallel_for(int64_t n, int threads, const Fn& fn) {
     for (int64_t i = 0; i < n; ++i) fn(i);
 }
 
-// The persistent region of a recurrence: one team of threads for all `steps`, one barrier
-// after each. Thread k of n always gets the same contiguous range of the `items` (so it
-// keeps its slice of the weights in its own cache) and calls fn(step, begin, end).
-// fn must not throw.
+// The persistent region of a recurrence: one team of threads for all `steps`. Thread k of
+// n always gets the same contiguous range of the `items` and calls fn(step, begin, end).
+// With `barrier`, all threads finish a step before any starts the next (items depend on
+// the whole previous step); without it, each thread runs its steps on its own (its items
+// depend only on themselves). fn must not throw.
 template <typename Fn>
-void parallel_steps(int64_t steps, int64_t items, int threads, const Fn& fn) {
+void parallel_steps(int64_t steps, int64_t items, int threads, bool barrier, const Fn& fn) {
 #ifdef FASTRNN_HAVE_OPENMP
     if (threads > 1 && items > 1) {
 #pragma omp parallel num_threads(threads)
@@ -62,13 +63,16 @@ void parallel_steps(int64_t steps, int64_t items, int threads, const Fn& fn) {
             const int64_t begin = items * k / n, end = items * (k + 1) / n;
             for (int64_t s = 0; s < steps; ++s) {
                 fn(s, begin, end);
+                if (barrier) {
 #pragma omp barrier
+                }
             }
         }
         return;
     }
 #endif
     (void)threads;
+    (void)barrier;
     for (int64_t s = 0; s < steps; ++s) fn(s, int64_t(0), items);
 }
 

@@ -48,8 +48,8 @@ void tile_rows(int64_t k, const float* a, const float* b, float* c, int64_t ldc,
             const VecF b0 = load(b + (p + s) * NR), b1 = load(b + (p + s) * NR + kLanes);
             for (int i = 0; i < R; ++i) {
                 const VecF ai = splat(a[(p + s) * MR + i]);
-                acc[s][i][0] += ai * b0;
-                acc[s][i][1] += ai * b1;
+                acc[s][i][0] = fma(ai, b0, acc[s][i][0]);
+                acc[s][i][1] = fma(ai, b1, acc[s][i][1]);
             }
         }
     }
@@ -57,8 +57,8 @@ void tile_rows(int64_t k, const float* a, const float* b, float* c, int64_t ldc,
         const VecF b0 = load(b + p * NR), b1 = load(b + p * NR + kLanes);
         for (int i = 0; i < R; ++i) {
             const VecF ai = splat(a[p * MR + i]);
-            acc[0][i][0] += ai * b0;
-            acc[0][i][1] += ai * b1;
+            acc[0][i][0] = fma(ai, b0, acc[0][i][0]);
+            acc[0][i][1] = fma(ai, b1, acc[0][i][1]);
         }
     }
     const int n0 = n < kLanes ? n : kLanes, n1 = n - n0;

@@ -11,7 +11,7 @@ int64_t fma_burn(int64_t iters, float* sink) {
     for (int i = 0; i < N; ++i) acc[i] = splat(1.0f + 1e-3f * static_cast<float>(i));
     const VecF m = splat(0.999999f), c = splat(1e-7f);
     for (int64_t it = 0; it < iters; ++it)
-        for (int i = 0; i < N; ++i) acc[i] = acc[i] * m + c;
+        for (int i = 0; i < N; ++i) acc[i] = fma(acc[i], m, c);
     VecF s = acc[0];
     for (int i = 1; i < N; ++i) s += acc[i];
     *sink = s[0];

@@ -10,6 +10,14 @@
 
 #include "isa.h"
 
+#if defined(FASTRNN_ISA_AVX512) || defined(FASTRNN_ISA_AVX2)
+#include <immintrin.h>
+#elif defined(FASTRNN_ISA_NEON)
+#include <arm_neon.h>
+#endif
+
+#define FASTRNN_INLINE_EARLY inline __attribute__((always_inline))
+
 namespace fastrnn::kernels::FASTRNN_ISA_NS {
 
 #if defined(FASTRNN_ISA_AVX512)
@@ -30,16 +38,22 @@ typedef double VecD_u __attribute__((vector_size(kVecBytes), aligned(8), may_ali
 
 template <typename T>
 struct Simd;
+typedef int64_t VecL __attribute__((vector_size(kVecBytes)));
+
 template <>
 struct Simd<float> {
     using V = VecF;
     using U = VecF_u;
+    using Idx = VecI;  // shuffle indices
+    using IdxElem = int32_t;
     static constexpr int lanes = kVecBytes / 4;
 };
 template <>
 struct Simd<double> {
     using V = VecD;
     using U = VecD_u;
+    using Idx = VecL;
+    using IdxElem = int64_t;
     static constexpr int lanes = kVecBytes / 8;
 };
 
@@ -47,6 +61,45 @@ inline VecF load(const float* p) { return *reinterpret_cast<const VecF_u*>(p); }
 inline VecD load(const double* p) { return *reinterpret_cast<const VecD_u*>(p); }
 inline void store(float* p, VecF v) { *reinterpret_cast<VecF_u*>(p) = v; }
 inline void store(double* p, VecD v) { *reinterpret_cast<VecD_u*>(p) = v; }
+// a * b + c. The kernels are compiled with -ffp-contract=off, so FMAs happen exactly where
+// written here and nowhere else: a contraction the compiler chose differently in two
+// instantiations (a 2-row and a 3-row tile, say) would make a result depend on how rows
+// were grouped into tiles, and so on the thread count.
+FASTRNN_INLINE_EARLY VecF fma(VecF a, VecF b, VecF c) {
+#if defined(FASTRNN_ISA_AVX512)
+    return reinterpret_cast<VecF>(_mm512_fmadd_ps(reinterpret_cast<__m512>(a),
+                                                  reinterpret_cast<__m512>(b),
+                                                  reinterpret_cast<__m512>(c)));
+#elif defined(FASTRNN_ISA_AVX2)
+    return reinterpret_cast<VecF>(_mm256_fmadd_ps(reinterpret_cast<__m256>(a),
+                                                  reinterpret_cast<__m256>(b),
+                                                  reinterpret_cast<__m256>(c)));
+#elif defined(FASTRNN_ISA_NEON)
+    return reinterpret_cast<VecF>(vfmaq_f32(reinterpret_cast<float32x4_t>(c),
+                                            reinterpret_cast<float32x4_t>(a),
+                                            reinterpret_cast<float32x4_t>(b)));
+#else
+    return a * b + c;
+#endif
+}
+FASTRNN_INLINE_EARLY VecD fma(VecD a, VecD b, VecD c) {
+#if defined(FASTRNN_ISA_AVX512)
+    return reinterpret_cast<VecD>(_mm512_fmadd_pd(reinterpret_cast<__m512d>(a),
+                                                  reinterpret_cast<__m512d>(b),
+                                                  reinterpret_cast<__m512d>(c)));
+#elif defined(FASTRNN_ISA_AVX2)
+    return reinterpret_cast<VecD>(_mm256_fmadd_pd(reinterpret_cast<__m256d>(a),
+                                                  reinterpret_cast<__m256d>(b),
+                                                  reinterpret_cast<__m256d>(c)));
+#elif defined(FASTRNN_ISA_NEON)
+    return reinterpret_cast<VecD>(vfmaq_f64(reinterpret_cast<float64x2_t>(c),
+                                            reinterpret_cast<float64x2_t>(a),
+                                            reinterpret_cast<float64x2_t>(b)));
+#else
+    return a * b + c;
+#endif
+}
+
 // A brace list, not `VecF{} + s`: the add of 0 would survive (it changes -0.0), costing an
 // instruction per broadcast in the GEMM loop.
 template <typename T, size_t... I>
@@ -78,12 +131,12 @@ FASTRNN_INLINE VecF exp(VecF x) {
     VecF r = x - n * 0.693359375f;
     r = r - n * -2.12194440e-4f;
     VecF p = splat(1.9875691500e-4f);
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
+    p = fma(p, r, splat(1.3981999507e-3f));
+    p = fma(p, r, splat(8.3334519073e-3f));
+    p = fma(p, r, splat(4.1665795894e-2f));
+    p = fma(p, r, splat(1.6666665459e-1f));
+    p = fma(p, r, splat(5.0000001201e-1f));
+    p = fma(p * r, r, r + 1.0f);
     const VecI bits = (__builtin_convertvector(n, VecI) + 127) << 23;
     return p * reinterpret_cast<VecF>(bits);
 }
@@ -110,7 +163,12 @@ FASTRNN_INLINE VecF tanh(VecF x) {
 template <typename T, int Shift, size_t... I>
 FASTRNN_INLINE typename Simd<T>::V fold(typename Simd<T>::V v, std::index_sequence<I...>) {
     constexpr int L = Simd<T>::lanes;
+#if defined(__clang__)
     return v + __builtin_shufflevector(v, v, ((I + Shift) % L)...);
+#else  // GCC: __builtin_shufflevector only exists from GCC 12 on
+    using Idx = typename Simd<T>::Idx;
+    return v + __builtin_shuffle(v, Idx{static_cast<typename Simd<T>::IdxElem>((I + Shift) % L)...});
+#endif
 }
 
 template <typename T, int Shift = Simd<T>::lanes / 2>

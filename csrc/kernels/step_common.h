@@ -38,7 +38,7 @@ inline void dot4(int64_t K, const T* a, int64_t lda, const T* const (&w)[4], T (
         for (int b = 0; b < R; ++b) av[b] = load(a + b * lda + k);
         for (int r = 0; r < 4; ++r) {
             const V wv = load(w[r] + k);
-            for (int b = 0; b < R; ++b) acc[r][b] += wv * av[b];
+            for (int b = 0; b < R; ++b) acc[r][b] = fma(wv, av[b], acc[r][b]);
         }
     }
     if (k < K) {
@@ -47,7 +47,7 @@ inline void dot4(int64_t K, const T* a, int64_t lda, const T* const (&w)[4], T (
         for (int b = 0; b < R; ++b) av[b] = load_n(a + b * lda + k, n);
         for (int r = 0; r < 4; ++r) {
             const V wv = load_n(w[r] + k, n);
-            for (int b = 0; b < R; ++b) acc[r][b] += wv * av[b];
+            for (int b = 0; b < R; ++b) acc[r][b] = fma(wv, av[b], acc[r][b]);
         }
     }
     for (int r = 0; r < 4; ++r)
@@ -103,10 +103,10 @@ inline void step_product(const StepTile<T>& s, typename Simd<T>::V (&acc)[R][4])
         const V b0 = load(b), b1 = load(b + L), b2 = load(b + 2 * L), b3 = load(b + 3 * L);
         for (int i = 0; i < R; ++i) {
             const V ai = splat(a[i * s.lda + k]);
-            acc[i][0] += ai * b0;
-            acc[i][1] += ai * b1;
-            acc[i][2] += ai * b2;
-            acc[i][3] += ai * b3;
+            acc[i][0] = fma(ai, b0, acc[i][0]);
+            acc[i][1] = fma(ai, b1, acc[i][1]);
+            acc[i][2] = fma(ai, b2, acc[i][2]);
+            acc[i][3] = fma(ai, b3, acc[i][3]);
         }
     }
 }

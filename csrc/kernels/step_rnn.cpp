@@ -60,7 +60,8 @@ struct RnnBackward {
                     const V h = load_n(s.h + i * s.ld_h + o, n);
                     V da;
                     if (s.relu) {
-                        for (int l = 0; l < L; ++l) da[l] = h[l] > T(0) ? dh[l] : T(0);
+                        // [h > 0] * dh, as the reference: a NaN or inf dh stays non-finite.
+                        for (int l = 0; l < L; ++l) da[l] = T(h[l] > T(0)) * dh[l];
                     } else {
                         da = dh * (T(1) - h * h);
                     }
