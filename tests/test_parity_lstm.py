@@ -109,10 +109,15 @@ def test_lstm_strided_states_and_grads(rng, isa):
     assert_all_close(*run_both(case, grads, True), dtype)
 
 
+# Sizes large enough for the kernels to use 2-3 threads (they keep small calls on one):
+# a batch of 1 and of 5 splits hidden units with a barrier per step, 13 and 16 split rows.
+THREADED_SHAPES = [(1, 20, 40, 256), (5, 20, 40, 128), (13, 20, 40, 128), (16, 20, 24, 96)]
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("B", [1, 13, 16])  # unit split with barriers; whole rows per thread
-def test_lstm_bitwise_identical_across_threads(rng, isa, dtype, B):
-    case, grads = make_lstm_case(rng, B, 9, 40, 70, dtype, peephole=True, batch_first=True)
+@pytest.mark.parametrize("shape", THREADED_SHAPES, ids=lambda s: "B{}T{}I{}H{}".format(*s))
+def test_lstm_bitwise_identical_across_threads(rng, isa, dtype, shape):
+    case, grads = make_lstm_case(rng, *shape, dtype, peephole=True, batch_first=True)
     results = []
     for n in (1, 2, 3):
         fastrnn.set_num_threads(n)

@@ -108,6 +108,8 @@ void gemm(int64_t M, int64_t N, int64_t K, ConstMat<T> A, ConstMat<T> B, T beta,
     int64_t n_split = 1;
     if (m_blocks < threads) n_split = std::min<int64_t>(n_panels_max, ceil_div(2 * threads, m_blocks));
     threads = threads_for(m_blocks * n_split, 1, threads);
+    // Below ~2 MFLOP per thread (~20 us), waking a second thread costs more than it saves.
+    threads = std::min(threads, threads_for(2 * M * N * K, int64_t(1) << 21, threads));
 
     Buffer<T> b_pack(checked_mul(kc_max, n_panels_max * nr));
     Buffer<T> a_pack(checked_mul(checked_mul(threads, mc), kc_max));

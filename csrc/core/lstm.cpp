@@ -52,7 +52,7 @@ void lstm_forward(const LstmForwardArgs<T>& a, int threads) {
     StepPanels<T> w = natural ? StepPanels<T>()
                               : StepPanels<T>(a.w.w_hh, d.H, kLstmGates, PanelKind::kLstmForward,
                                               kt.step_vec, threads);
-    const int team = step_threads(2 * d.B * G4 * d.H, threads);
+    const int team = step_threads(2 * d.B * G4 * d.H, d.T, threads);
 
     // Inference updates c_n in place, step after step.
     if (!training) {
@@ -123,7 +123,7 @@ void lstm_backward(const LstmBackwardArgs<T>& a, int threads) {
     const ptrdiff_t ld_c_init = a.c0 ? a.ld_c0 : d.H;
 
     StepPanels<T> w(a.w.w_hh, d.H, kLstmGates, PanelKind::kBackward, kt.step_vec, threads);
-    const int team = step_threads(2 * d.B * G4 * d.H, threads);
+    const int team = step_threads(2 * d.B * G4 * d.H, d.T, threads);
 
     // Phase p = 0 runs the gate derivatives of step T-1 from dh_n; phase p >= 1 computes
     // dh_{t-1} = dG_t * w_hh for t = T-p, then the derivatives of step t-1 (or dh0 when

@@ -90,9 +90,10 @@ void run_steps(int64_t steps, int64_t B, int64_t H, int mr, int64_t units, int t
                    });
 }
 
-// Threads worth using for a recurrence whose step costs `flops`: a thread
-// should get at least ~256k flops of each step (a barrier costs a microsecond or more,
-// and far more when another process holds a core).
-int step_threads(int64_t flops, int threads);
+// Threads worth using for `steps` steps that cost `flops` each: a thread should get at
+// least ~256k flops of each step (a barrier costs a microsecond or more, far more when
+// another process holds a core), and a whole call under ~8 MFLOP stays on one thread
+// (waking the team costs more than it saves).
+int step_threads(int64_t flops, int64_t steps, int threads);
 
 }  // namespace fastrnn::core

@@ -32,7 +32,7 @@ void rnn_forward(const RnnForwardArgs<T>& a, int threads) {
     StepPanels<T> w = natural ? StepPanels<T>()
                               : StepPanels<T>(a.w_hh, d.H, kRnnGates, PanelKind::kRnnForward,
                                               kt.step_vec, threads);
-    const int team = step_threads(2 * d.B * d.H * d.H, threads);
+    const int team = step_threads(2 * d.B * d.H * d.H, d.T, threads);
     const int relu = a.act == Nonlinearity::kRelu;
 
     for (int64_t t0 = 0; t0 < d.T; t0 += chunk) {
@@ -77,7 +77,7 @@ void rnn_backward(const RnnBackwardArgs<T>& a, int threads) {
 
     Buffer<T> da(checked_mul(checked_mul(d.T, d.B), d.H));
     StepPanels<T> w(a.w_hh, d.H, kRnnGates, PanelKind::kBackward, kt.step_vec, threads);
-    const int team = step_threads(2 * d.B * d.H * d.H, threads);
+    const int team = step_threads(2 * d.B * d.H * d.H, d.T, threads);
     const int relu = a.act == Nonlinearity::kRelu;
 
     // Phases as in lstm_backward: p = 0 starts from dh_n, p >= 1 multiplies da_t by w_hh
