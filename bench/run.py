@@ -13,12 +13,20 @@ columns.
 
 from __future__ import annotations
 
-import argparse
-import sys
-import time
+import os
 
-import cases as grid
-import fastrnn
+# OpenBLAS's idle worker spins for about 2^28 cycles (~70 ms) after each numpy matmul, so
+# with 2 threads the numpy peer left a spinning thread on the second core through the
+# next peer's 2-thread calls. 2^4 cycles lets it sleep at once; this must be set before
+# numpy loads OpenBLAS. (Only the idle spin changes, not how OpenBLAS computes.)
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+
+import argparse  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+import cases as grid  # noqa: E402
+import fastrnn  # noqa: E402
 import machine
 import report
 from keras_peer import KerasPeer

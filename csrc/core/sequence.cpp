@@ -20,7 +20,7 @@ void project_inputs(const Dims& d, int64_t GH, SeqView<const T> x, int64_t t0, i
         // Too few rows to repay packing w_ih: dot them against its rows as stored, each
         // block of outputs by one thread.
         const int64_t n_blocks = (GH + 63) / 64;
-        parallel_for(n_blocks, threads_for(2 * rows * GH * d.I, 1 << 18, threads), [&](int64_t nb) {
+        parallel_for(n_blocks, threads_for(2 * rows * GH * d.I, int64_t(1) << 21, threads), [&](int64_t nb) {
             const int64_t n0 = nb * 64, n = GH - n0 < 64 ? GH - n0 : 64;
             for (int64_t t = t0; t < t0 + nt; ++t)
                 for (int64_t b0 = 0; b0 < d.B; b0 += kt.step_mr) {
