@@ -256,7 +256,7 @@ def test_set_num_threads_validates():
 def test_gil_is_released_while_the_core_runs(rng):
     """A Python thread keeps running while another thread is inside a long kernel call."""
     fastrnn.set_num_threads(1)
-    case, _ = make_lstm_case(rng, 64, 150, 128, 128, np.float32, peephole=False, batch_first=True)
+    case, _ = make_lstm_case(rng, 64, 300, 128, 128, np.float32, peephole=False, batch_first=True)
     started, done = threading.Event(), threading.Event()
     elapsed = []
 
@@ -276,10 +276,11 @@ def test_gil_is_released_while_the_core_runs(rng):
         time.sleep(0.001)
     th.join()
     fastrnn.set_num_threads(0)
-    # Holding the GIL would let this loop run only at the call's edges (a few ticks);
-    # released, it ticks about once per millisecond of the call.
-    assert elapsed[0] > 0.02, "the call was too short to tell"
-    assert ticks >= 0.25 * elapsed[0] / 0.001 * 0.5
+    # Holding the GIL would let this loop run only at the call's edges (a tick or two);
+    # released, it ticks about once per millisecond of the call (fewer on a loaded
+    # machine, hence the wide margin).
+    assert elapsed[0] > 0.05, "the call was too short to tell"
+    assert ticks >= 10, (ticks, elapsed[0])
 
 
 def test_denormal_mode_is_restored_for_the_caller(lstm):
