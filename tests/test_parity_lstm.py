@@ -77,9 +77,10 @@ def test_lstm_no_states_no_output_grads(rng, isa, dtype, peephole):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_lstm_reads_any_view_of_x(rng, isa, dtype):
+@pytest.mark.parametrize("T", [7, 12])  # w_hh as stored / packed (with or without fusion)
+def test_lstm_reads_any_view_of_x(rng, isa, dtype, T):
     """Sliced, strided, reversed and transposed views are read in place."""
-    B, T, I, H = 5, 7, 6, 9
+    B, I, H = 5, 6, 9
     case, grads = make_lstm_case(rng, B, T, I, H, dtype, peephole=True, batch_first=True)
     big = rng.standard_normal((2 * B + 1, 3 * T, 2 * I)).astype(dtype)
     views = {
@@ -140,9 +141,12 @@ def test_lstm_inference_equals_training_forward(rng, isa):
 
 
 def test_lstm_long_inference_is_chunked_correctly(rng):
-    """More steps than one inference chunk holds (8 MiB of gates): the chunks join up."""
-    B, T, I, H = 64, 70, 3, 128  # one step of gates = 128 KiB, so 64 steps per chunk
+    """More steps than one inference chunk holds (8 MiB of gates): the chunks join up.
+    x strided along I takes the unfused path, which projects the inputs chunk by chunk."""
+    B, T, I, H = 64, 70, 3, 128  # one float64 step of gates = 256 KiB: 32 steps a chunk
     case, _ = make_lstm_case(rng, B, T, I, H, np.float64, peephole=True, batch_first=True)
+    case["x"] = np.repeat(case["x"], 2, axis=2)[:, :, ::2]
+    assert case["x"].strides[2] != case["x"].itemsize
     out = fastrnn.lstm_forward(**case)
     ref = reference.lstm_forward(**case)
     for name in ("h_seq", "h_n", "c_n"):

@@ -47,13 +47,15 @@ def test_rnn_optional_arguments(rng, isa, dtype):
         assert_all_close(*res, dtype)
 
 
-def test_rnn_reads_any_view_of_x(rng, isa):
-    B, T, I, H = 4, 6, 5, 8
+@pytest.mark.parametrize("T", [6, 12])  # w_hh as stored / packed
+def test_rnn_reads_any_view_of_x(rng, isa, T):
+    B, I, H = 4, 5, 8
     case, grads = make_rnn_case(rng, B, T, I, H, np.float64, batch_first=False)
     big = rng.standard_normal((3 * T, B + 2, 2 * I))
-    case["x"] = big[::-3, 1:-1, ::2]
-    assert case["x"].shape == (T, B, I)
-    assert_all_close(*run_both(case, grads, "tanh", False), np.float64)
+    for x in (big[::-3, 1:-1, ::2], big[::-3, 1:-1, 3:3 + I]):  # unfused and fused paths
+        case["x"] = x
+        assert case["x"].shape == (T, B, I)
+        assert_all_close(*run_both(case, grads, "tanh", False), np.float64)
 
 
 @pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])

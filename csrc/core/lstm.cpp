@@ -40,19 +40,22 @@ void lstm_forward(const LstmForwardArgs<T>& a, int threads) {
     const KernelTable<T>& kt = kernel_table<T>();
     const bool training = a.gates != nullptr;
 
+    const bool natural = forward_reads_w_hh_as_stored(d.B, d.T);
+    const bool fused = forward_fuses_projection(d.B, d.T, a.x.sk);
+    // Unfused, inference keeps pre-activations for a chunk of steps only.
     int64_t chunk = d.T;
-    if (!training) {
+    if (!training && !fused) {
         const int64_t step_bytes = checked_mul(checked_mul(d.B, G4), sizeof(T));
         chunk = std::max<int64_t>(1, std::min<int64_t>(d.T, kChunkBytes / step_bytes));
     }
-    Buffer<T> gate_ws(training ? 0 : checked_mul(chunk * d.B, G4));
+    Buffer<T> gate_ws(training || fused ? 0 : checked_mul(chunk * d.B, G4));
     Buffer<T> c0_zero(a.c0 ? 0 : checked_mul(d.B, d.H), true);
-    const bool natural = forward_reads_w_hh_as_stored(d.B, d.T);
     const int64_t units = block_units(PanelKind::kLstmForward, kt.step_vec);
     StepPanels<T> w = natural ? StepPanels<T>()
                               : StepPanels<T>(a.w.w_hh, d.H, kLstmGates, PanelKind::kLstmForward,
-                                              kt.step_vec, threads);
-    const int team = step_threads(2 * d.B * G4 * d.H, d.T, threads);
+                                              kt.step_vec, threads, fused ? a.w.w_ih : nullptr,
+                                              d.I);
+    const int team = step_threads(2 * d.B * G4 * (d.H + (fused ? d.I : 0)), d.T, threads);
 
     // Inference updates c_n in place, step after step.
     if (!training) {
@@ -62,47 +65,64 @@ void lstm_forward(const LstmForwardArgs<T>& a, int threads) {
     const T* c_init = a.c0 ? a.c0 : c0_zero.data();
     const ptrdiff_t ld_c_init = a.c0 ? a.ld_c0 : d.H;
 
-    for (int64_t t0 = 0; t0 < d.T; t0 += chunk) {
-        const int64_t nt = std::min(chunk, d.T - t0);
-        T* gbuf = training ? a.gates + t0 * d.B * G4 : gate_ws.data();
-        project_inputs<T>(d, G4, a.x, t0, nt, a.w.w_ih, a.w.b, gbuf, threads);
-        run_steps(nt, d.B, d.H, kt.step_mr, units, team, [&](int64_t step, const StepItem& it) {
-            const int64_t t = t0 + step;
-            const T* h_prev = t == 0 ? a.h0 : a.h_seq.row(t - 1, 0);  // nullptr: zero state
-            const ptrdiff_t ld_h_prev = t == 0 ? a.ld_h0 : a.h_seq.sb;
-            const T* c_prev = a.c_n;
-            ptrdiff_t ld_c_prev = d.H;
-            T* c = a.c_n;
-            if (training) {
-                c_prev = t == 0 ? c_init : a.c_seq + (t - 1) * d.B * d.H;
-                ld_c_prev = t == 0 ? ld_c_init : d.H;
-                c = a.c_seq + t * d.B * d.H;
-            }
-            StepTile<T> s;
-            s.m = it.m;
-            s.nu = it.nu;
-            s.K = d.H;
-            s.H = d.H;
-            s.a = h_prev ? h_prev + it.r0 * ld_h_prev : nullptr;
-            s.lda = ld_h_prev;
-            if (natural) {
-                s.w = a.w.w_hh + it.u0 * d.H;
-                s.ldw = d.H;
-                s.w_gate_stride = d.H;
-            } else {
-                s.panel = w.panel(it.block);
-            }
-            s.gates = gbuf + ((t - t0) * d.B + it.r0) * G4 + it.u0;
-            s.ld_gates = G4;
-            s.c_prev = c_prev + it.r0 * ld_c_prev + it.u0;
-            s.ld_c_prev = ld_c_prev;
-            s.c = c + it.r0 * d.H + it.u0;
-            s.ld_c = d.H;
-            s.h = a.h_seq.row(t, it.r0) + it.u0;
-            s.ld_h = a.h_seq.sb;
-            s.peephole = a.w.peephole ? a.w.peephole + it.u0 : nullptr;
-            kt.lstm_forward_tile(s);
+    // One tile of step t; g: the step's gate rows [B, 4H] (pre-activations in, unless
+    // fused; activations out), or nullptr (fused inference keeps no activations).
+    auto tile = [&](int64_t t, const StepItem& it, T* g) {
+        const T* h_prev = t == 0 ? a.h0 : a.h_seq.row(t - 1, 0);  // nullptr: zero state
+        const ptrdiff_t ld_h_prev = t == 0 ? a.ld_h0 : a.h_seq.sb;
+        const T* c_prev = a.c_n;
+        ptrdiff_t ld_c_prev = d.H;
+        T* c = a.c_n;
+        if (training) {
+            c_prev = t == 0 ? c_init : a.c_seq + (t - 1) * d.B * d.H;
+            ld_c_prev = t == 0 ? ld_c_init : d.H;
+            c = a.c_seq + t * d.B * d.H;
+        }
+        StepTile<T> s;
+        s.m = it.m;
+        s.nu = it.nu;
+        s.K = d.H;
+        s.H = d.H;
+        s.a = h_prev ? h_prev + it.r0 * ld_h_prev : nullptr;
+        s.lda = ld_h_prev;
+        if (natural) {
+            s.w = a.w.w_hh + it.u0 * d.H;
+            s.ldw = d.H;
+            s.w_gate_stride = d.H;
+        } else {
+            s.panel = w.panel(it.block);
+        }
+        if (fused) {
+            s.x = a.x.row(t, it.r0);
+            s.ldx = a.x.sb;
+            s.Kx = d.I;
+            s.bias = a.w.b + it.u0;
+        }
+        s.gates = g ? g + it.r0 * G4 + it.u0 : nullptr;
+        s.ld_gates = G4;
+        s.c_prev = c_prev + it.r0 * ld_c_prev + it.u0;
+        s.ld_c_prev = ld_c_prev;
+        s.c = c + it.r0 * d.H + it.u0;
+        s.ld_c = d.H;
+        s.h = a.h_seq.row(t, it.r0) + it.u0;
+        s.ld_h = a.h_seq.sb;
+        s.peephole = a.w.peephole ? a.w.peephole + it.u0 : nullptr;
+        kt.lstm_forward_tile(s);
+    };
+
+    if (fused) {
+        run_steps(d.T, d.B, d.H, kt.step_mr, units, team, [&](int64_t t, const StepItem& it) {
+            tile(t, it, training ? a.gates + t * d.B * G4 : nullptr);
         });
+    } else {
+        for (int64_t t0 = 0; t0 < d.T; t0 += chunk) {
+            const int64_t nt = std::min(chunk, d.T - t0);
+            T* gbuf = training ? a.gates + t0 * d.B * G4 : gate_ws.data();
+            project_inputs<T>(d, G4, a.x, t0, nt, a.w.w_ih, a.w.b, gbuf, threads);
+            run_steps(nt, d.B, d.H, kt.step_mr, units, team, [&](int64_t step, const StepItem& it) {
+                tile(t0 + step, it, gbuf + step * d.B * G4);
+            });
+        }
     }
     copy_rows(d.B, d.H, a.h_seq.row(d.T - 1, 0), a.h_seq.sb, a.h_n);
     if (training) copy_rows(d.B, d.H, a.c_seq + (d.T - 1) * d.B * d.H, d.H, a.c_n);

@@ -6,16 +6,17 @@
 namespace fastrnn::core {
 
 template <typename T>
-StepPanels<T>::StepPanels(const T* w_hh, int64_t H, int G, PanelKind kind, int vec,
-                          int threads) {
+StepPanels<T>::StepPanels(const T* w_hh, int64_t H, int G, PanelKind kind, int vec, int threads,
+                          const T* w_ih, int64_t I) {
     width_ = 4 * vec;
     units_ = block_units(kind, vec);
     blocks_ = (H + units_ - 1) / units_;
-    K_ = kind == PanelKind::kBackward ? G * H : H;
+    const int64_t Kx = w_ih ? I : 0;
+    K_ = kind == PanelKind::kBackward ? G * H : Kx + H;
     data_.reset(checked_mul(checked_mul(blocks_, K_), width_));
     T* out = data_.data();
-    // Walk each source row of w_hh contiguously: the forward panels transpose it, so the
-    // writes stride by the panel width, but every cache line of w_hh is read once.
+    // Walk each source row contiguously: the forward panels transpose it, so the writes
+    // stride by the panel width, but every cache line of the weights is read once.
     parallel_for(blocks_, threads_for(blocks_ * K_ * width_, 1 << 16, threads), [&](int64_t blk) {
         const int64_t u0 = blk * units_;
         T* p = out + blk * K_ * width_;
@@ -28,8 +29,10 @@ StepPanels<T>::StepPanels(const T* w_hh, int64_t H, int G, PanelKind kind, int v
             } else if (kind == PanelKind::kBackward) {
                 for (int64_t k = 0; k < K_; ++k) p[k * width_ + j] = w_hh[k * H + unit];
             } else {
+                const T* src_x = w_ih ? w_ih + row * I : nullptr;
+                for (int64_t k = 0; k < Kx; ++k) p[k * width_ + j] = src_x[k];
                 const T* src = w_hh + row * H;
-                for (int64_t k = 0; k < K_; ++k) p[k * width_ + j] = src[k];
+                for (int64_t k = 0; k < H; ++k) p[(Kx + k) * width_ + j] = src[k];
             }
         }
     });

@@ -25,11 +25,21 @@ inline int64_t block_units(PanelKind kind, int vec) {
 // 4.6 ms either way; B=1 T=1 0.020 ms vs 0.18.
 inline bool forward_reads_w_hh_as_stored(int64_t B, int64_t T) { return B <= 2 || T <= 8; }
 
+// Whether the packed forward fuses the input projection into each step (K = I + H): it
+// skips the separate GEMM's packing of x and w_ih, the pre-activation buffer's round trip
+// and the bias pass. It needs rows of x with unit stride along I.
+inline bool forward_fuses_projection(int64_t B, int64_t T, ptrdiff_t x_sk) {
+    return !forward_reads_w_hh_as_stored(B, T) && x_sk == 1;
+}
+
 template <typename T>
 class StepPanels {
 public:
-    // w_hh: [G*H, H] in, C-contiguous.
-    StepPanels(const T* w_hh, int64_t H, int G, PanelKind kind, int vec, int threads);
+    // w_hh: [G*H, H] in, C-contiguous. With w_ih ([G*H, I], forward kinds only) each panel
+    // holds the I rows of w_ih^T first, then the H rows of w_hh^T: the input projection
+    // fused into the step.
+    StepPanels(const T* w_hh, int64_t H, int G, PanelKind kind, int vec, int threads,
+               const T* w_ih = nullptr, int64_t I = 0);
     StepPanels() = default;  // empty: the step reads w_hh as stored
     StepPanels(StepPanels&&) = default;
 

@@ -24,46 +24,65 @@ void rnn_forward(const RnnForwardArgs<T>& a, int threads) {
     const Dims& d = a.d;
     const KernelTable<T>& kt = kernel_table<T>();
 
-    const int64_t step_bytes = checked_mul(checked_mul(d.B, d.H), sizeof(T));
-    const int64_t chunk = std::max<int64_t>(1, std::min<int64_t>(d.T, kChunkBytes / step_bytes));
-    Buffer<T> pre(checked_mul(chunk * d.B, d.H));
     const bool natural = forward_reads_w_hh_as_stored(d.B, d.T);
+    const bool fused = forward_fuses_projection(d.B, d.T, a.x.sk);
+    const int64_t step_bytes = checked_mul(checked_mul(d.B, d.H), sizeof(T));
+    const int64_t chunk =
+        fused ? d.T : std::max<int64_t>(1, std::min<int64_t>(d.T, kChunkBytes / step_bytes));
+    Buffer<T> pre(fused ? 0 : checked_mul(chunk * d.B, d.H));
     const int64_t units = block_units(PanelKind::kRnnForward, kt.step_vec);
     StepPanels<T> w = natural ? StepPanels<T>()
                               : StepPanels<T>(a.w_hh, d.H, kRnnGates, PanelKind::kRnnForward,
-                                              kt.step_vec, threads);
-    const int team = step_threads(2 * d.B * d.H * d.H, d.T, threads);
+                                              kt.step_vec, threads, fused ? a.w_ih : nullptr,
+                                              d.I);
+    const int team = step_threads(2 * d.B * d.H * (d.H + (fused ? d.I : 0)), d.T, threads);
     const int relu = a.act == Nonlinearity::kRelu;
 
-    for (int64_t t0 = 0; t0 < d.T; t0 += chunk) {
-        const int64_t nt = std::min(chunk, d.T - t0);
-        project_inputs<T>(d, d.H, a.x, t0, nt, a.w_ih, a.b, pre.data(), threads);
-        run_steps(nt, d.B, d.H, kt.step_mr, units, team, [&](int64_t step, const StepItem& it) {
-            const int64_t t = t0 + step;
-            const T* h_prev = t == 0 ? a.h0 : a.h_seq.row(t - 1, 0);  // nullptr: zero state
-            const ptrdiff_t ld_h_prev = t == 0 ? a.ld_h0 : a.h_seq.sb;
-            StepTile<T> s;
-            s.m = it.m;
-            s.nu = it.nu;
-            s.K = d.H;
-            s.H = d.H;
-            s.a = h_prev ? h_prev + it.r0 * ld_h_prev : nullptr;
-            s.lda = ld_h_prev;
-            if (natural) {
-                s.w = a.w_hh + it.u0 * d.H;
-                s.ldw = d.H;
-                s.w_gate_stride = kt.step_vec;
-                s.w_units_per_q = kt.step_vec;
-            } else {
-                s.panel = w.panel(it.block);
-            }
-            s.gates = pre.data() + (step * d.B + it.r0) * d.H + it.u0;
+    // One tile of step t; p: the step's pre-activation rows [B, H] (unused when fused).
+    auto tile = [&](int64_t t, const StepItem& it, T* p) {
+        const T* h_prev = t == 0 ? a.h0 : a.h_seq.row(t - 1, 0);  // nullptr: zero state
+        const ptrdiff_t ld_h_prev = t == 0 ? a.ld_h0 : a.h_seq.sb;
+        StepTile<T> s;
+        s.m = it.m;
+        s.nu = it.nu;
+        s.K = d.H;
+        s.H = d.H;
+        s.a = h_prev ? h_prev + it.r0 * ld_h_prev : nullptr;
+        s.lda = ld_h_prev;
+        if (natural) {
+            s.w = a.w_hh + it.u0 * d.H;
+            s.ldw = d.H;
+            s.w_gate_stride = kt.step_vec;
+            s.w_units_per_q = kt.step_vec;
+        } else {
+            s.panel = w.panel(it.block);
+        }
+        if (fused) {
+            s.x = a.x.row(t, it.r0);
+            s.ldx = a.x.sb;
+            s.Kx = d.I;
+            s.bias = a.b + it.u0;
+        } else {
+            s.gates = p + it.r0 * d.H + it.u0;
             s.ld_gates = d.H;
-            s.h = a.h_seq.row(t, it.r0) + it.u0;
-            s.ld_h = a.h_seq.sb;
-            s.relu = relu;
-            kt.rnn_forward_tile(s);
-        });
+        }
+        s.h = a.h_seq.row(t, it.r0) + it.u0;
+        s.ld_h = a.h_seq.sb;
+        s.relu = relu;
+        kt.rnn_forward_tile(s);
+    };
+
+    if (fused) {
+        run_steps(d.T, d.B, d.H, kt.step_mr, units, team,
+                  [&](int64_t t, const StepItem& it) { tile(t, it, nullptr); });
+    } else {
+        for (int64_t t0 = 0; t0 < d.T; t0 += chunk) {
+            const int64_t nt = std::min(chunk, d.T - t0);
+            project_inputs<T>(d, d.H, a.x, t0, nt, a.w_ih, a.b, pre.data(), threads);
+            run_steps(nt, d.B, d.H, kt.step_mr, units, team, [&](int64_t step, const StepItem& it) {
+                tile(t0 + step, it, pre.data() + step * d.B * d.H);
+            });
+        }
     }
     for (int64_t b = 0; b < d.B; ++b)
         std::memcpy(a.h_n + b * d.H, a.h_seq.row(d.T - 1, b), static_cast<size_t>(d.H) * sizeof(T));

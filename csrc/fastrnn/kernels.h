@@ -17,7 +17,13 @@ struct StepTile {
     int64_t K = 0;              // inner dimension: H forward, G*H backward
     int64_t H = 0;              // gate stride inside a gate row
     const T* a = nullptr;       // (m, K) in, stride lda: h_{t-1} forward, dG_t backward;
-    int64_t lda = 0;            //   nullptr = the product is replaced by acc_init
+    int64_t lda = 0;            //   nullptr = no recurrent product (zero state; backward:
+                                //   acc_init instead)
+    const T* x = nullptr;       // (m, Kx) in, stride ldx, x_t (forward only): the input
+    int64_t ldx = 0;            //   projection fused into the step; the panel then holds
+    int64_t Kx = 0;             //   Kx rows of w_ih before the K rows of w_hh
+    const T* bias = nullptr;    // [G*H] in (gate q of the block at +q*H), with x: the
+                                //   pre-activations are product + bias, gates is not read
     const T* acc_init = nullptr;  // (m, units) in, stride ld_acc_init, or nullptr = zeros
     int64_t ld_acc_init = 0;
     const T* panel = nullptr;   // [K, 4*step_vec] in, packed w_hh block; nullptr: read
@@ -26,8 +32,9 @@ struct StepTile {
     int64_t ldw = 0;            //   l of product vector q is unit q*w_units_per_q + l and
     int64_t w_gate_stride = 0;  //   row q*w_gate_stride + l (LSTM: H and 0, Elman: V and V)
     int w_units_per_q = 0;
-    T* gates = nullptr;         // (m, G*H) forward in/out: pre-activations in, activations out
-    int64_t ld_gates = 0;       //   (the Elman forward writes no activations); backward in
+    T* gates = nullptr;         // (m, G*H) forward in/out: pre-activations in (unless x),
+    int64_t ld_gates = 0;       //   LSTM activations out (nullptr with x: not kept); the
+                                //   Elman forward writes no activations; backward in
     const T* c_prev = nullptr;  // (m, H) in, c_{t-1} (LSTM)
     int64_t ld_c_prev = 0;
     T* c = nullptr;             // (m, H) LSTM: c_t out forward (may alias c_prev), in backward

@@ -80,13 +80,32 @@ inline void natural_product(const StepTile<T>& s, typename Simd<T>::V (&acc)[R][
         for (int q = 0; q < 4; ++q) acc[b][q] = load(tmp[b][q]);
 }
 
-// acc[i][q] = sum_k a[i, k] * panel[k, q*L .. q*L + L) for R rows (or natural_product when
-// there is no panel); with a == nullptr the product is replaced by acc_init (or zeros).
+// acc[i][q] += sum_k a[i, k] * panel[k, q*L .. q*L + L) over K panel rows.
+template <typename T, int R>
+FASTRNN_INLINE void panel_product(int64_t K, const T* a, int64_t lda, const T* b,
+                                  typename Simd<T>::V (&acc)[R][4]) {
+    using V = typename Simd<T>::V;
+    constexpr int L = Simd<T>::lanes;
+    for (int64_t k = 0; k < K; ++k, b += 4 * L) {
+        const V b0 = load(b), b1 = load(b + L), b2 = load(b + 2 * L), b3 = load(b + 3 * L);
+        for (int i = 0; i < R; ++i) {
+            const V ai = splat(a[i * lda + k]);
+            acc[i][0] = fma(ai, b0, acc[i][0]);
+            acc[i][1] = fma(ai, b1, acc[i][1]);
+            acc[i][2] = fma(ai, b2, acc[i][2]);
+            acc[i][3] = fma(ai, b3, acc[i][3]);
+        }
+    }
+}
+
+// The tile's product into acc[i][q]: x * (w_ih rows of the panel) when s.x is set, plus
+// a * (w_hh rows), from packed panels or from w_hh as stored (natural_product). With
+// neither x nor a, acc starts from acc_init (or zeros).
 template <typename T, int R>
 inline void step_product(const StepTile<T>& s, typename Simd<T>::V (&acc)[R][4]) {
     using V = typename Simd<T>::V;
     constexpr int L = Simd<T>::lanes;
-    if (!s.a) {
+    if (!s.a && !s.x) {
         for (int i = 0; i < R; ++i)
             for (int q = 0; q < 4; ++q) {
                 const int n = lanes_in(s.nu, q, L);
@@ -97,18 +116,8 @@ inline void step_product(const StepTile<T>& s, typename Simd<T>::V (&acc)[R][4])
     if (!s.panel) return natural_product<T, R>(s, acc);
     for (int i = 0; i < R; ++i)
         for (int q = 0; q < 4; ++q) acc[i][q] = V{};
-    const T* a = s.a;
-    const T* b = s.panel;
-    for (int64_t k = 0; k < s.K; ++k, b += 4 * L) {
-        const V b0 = load(b), b1 = load(b + L), b2 = load(b + 2 * L), b3 = load(b + 3 * L);
-        for (int i = 0; i < R; ++i) {
-            const V ai = splat(a[i * s.lda + k]);
-            acc[i][0] = fma(ai, b0, acc[i][0]);
-            acc[i][1] = fma(ai, b1, acc[i][1]);
-            acc[i][2] = fma(ai, b2, acc[i][2]);
-            acc[i][3] = fma(ai, b3, acc[i][3]);
-        }
-    }
+    if (s.x) panel_product<T, R>(s.Kx, s.x, s.ldx, s.panel, acc);
+    if (s.a) panel_product<T, R>(s.K, s.a, s.lda, s.panel + s.Kx * 4 * L, acc);
 }
 
 // Calls Tile<R>::run(s) for R = s.m, from a table built at compile time.

@@ -5,8 +5,9 @@ namespace fastrnn::kernels::FASTRNN_ISA_NS {
 
 namespace {
 
-// One vector of units, four gates: pre-activations come from the x-projection in s.gates
-// plus the recurrent product; activations go back to s.gates, c_t and h_t out.
+// One vector of units, four gates: pre-activations are the product plus either the
+// x-projection already in s.gates or (fused projection) the bias; activations go to
+// s.gates (when kept), c_t and h_t out.
 template <typename T>
 struct LstmForward {
     template <int R>
@@ -17,25 +18,30 @@ struct LstmForward {
             step_product<T, R>(s, acc);
             const int n = s.nu;
             const int64_t H = s.H;
+            V bias[4];
+            if (s.bias)
+                for (int q = 0; q < 4; ++q) bias[q] = load_n(s.bias + q * H, n);
             for (int i = 0; i < R; ++i) {
-                T* g = s.gates + i * s.ld_gates;
+                T* g = s.gates ? s.gates + i * s.ld_gates : nullptr;
+                V pre[4];
+                for (int q = 0; q < 4; ++q)
+                    pre[q] = acc[i][q] + (s.bias ? bias[q] : load_n(g + q * H, n));
                 // c_prev may alias c: it is read before c is written.
                 const V cp = load_n(s.c_prev + i * s.ld_c_prev, n);
-                V pi = acc[i][0] + load_n(g, n), pf = acc[i][1] + load_n(g + H, n);
                 if (s.peephole) {
-                    pi += load_n(s.peephole, n) * cp;
-                    pf += load_n(s.peephole + H, n) * cp;
+                    pre[0] = fma(load_n(s.peephole, n), cp, pre[0]);
+                    pre[1] = fma(load_n(s.peephole + H, n), cp, pre[1]);
                 }
-                const V ig = sigmoid(pi), fg = sigmoid(pf);
-                const V gg = tanh(acc[i][2] + load_n(g + 2 * H, n));
-                const V cn = fg * cp + ig * gg;
-                V po = acc[i][3] + load_n(g + 3 * H, n);
-                if (s.peephole) po += load_n(s.peephole + 2 * H, n) * cn;
-                const V og = sigmoid(po);
-                store_n(g, ig, n);
-                store_n(g + H, fg, n);
-                store_n(g + 2 * H, gg, n);
-                store_n(g + 3 * H, og, n);
+                const V ig = sigmoid(pre[0]), fg = sigmoid(pre[1]), gg = tanh(pre[2]);
+                const V cn = fma(fg, cp, ig * gg);
+                if (s.peephole) pre[3] = fma(load_n(s.peephole + 2 * H, n), cn, pre[3]);
+                const V og = sigmoid(pre[3]);
+                if (g) {
+                    store_n(g, ig, n);
+                    store_n(g + H, fg, n);
+                    store_n(g + 2 * H, gg, n);
+                    store_n(g + 3 * H, og, n);
+                }
                 store_n(s.c + i * s.ld_c, cn, n);
                 store_n(s.h + i * s.ld_h, og * tanh(cn), n);
             }

@@ -14,7 +14,8 @@ typename Simd<T>::V relu(typename Simd<T>::V x) {
     return x;
 }
 
-// Four vectors of units: h_t = act(x-projection + recurrent product).
+// Four vectors of units: h_t = act(product + x-projection in s.gates, or + bias when the
+// projection is fused into the product).
 template <typename T>
 struct RnnForward {
     template <int R>
@@ -28,7 +29,8 @@ struct RnnForward {
                 for (int q = 0; q < 4; ++q) {
                     const int n = lanes_in(s.nu, q, L);
                     if (n == 0) break;
-                    const V pre = acc[i][q] + load_n(s.gates + i * s.ld_gates + q * L, n);
+                    const V pre = acc[i][q] + (s.bias ? load_n(s.bias + q * L, n)
+                                                      : load_n(s.gates + i * s.ld_gates + q * L, n));
                     store_n(s.h + i * s.ld_h + q * L, s.relu ? relu<T>(pre) : tanh(pre), n);
                 }
         }
