@@ -24,11 +24,15 @@ def test_matmul_matches_numpy(rng, isa, M, N, K, dtype):
     np.testing.assert_allclose(c, a.astype(np.float64) @ b, rtol=rtol, atol=atol * np.sqrt(K) * 4)
 
 
-def test_matmul_reads_any_strides(rng, isa):
-    big = rng.standard_normal((60, 80))
-    a = big[::-3, 1::2]  # reversed rows, strided columns
-    b = big[5:45, ::-2].T[: a.shape[1]]  # transposed view
-    np.testing.assert_allclose(_core.matmul(a, b), a @ b, rtol=1e-12, atol=1e-12)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_matmul_reads_any_strides(rng, isa, dtype):
+    """A is packed when strided along k and read in place otherwise; both ways here."""
+    big = rng.standard_normal((60, 80)).astype(dtype)
+    rtol, atol = TOLERANCE[dtype]
+    for a in (big[::-3, 1::2], big[::-3, 3:43], big[7:50, :40]):  # packed, direct, direct
+        b = big[5:45, ::-2].T[: a.shape[1]]  # transposed view
+        expected = a.astype(np.float64) @ b.astype(np.float64)
+        np.testing.assert_allclose(_core.matmul(a, b), expected, rtol=rtol, atol=atol * 40)
 
 
 def test_matmul_same_bits_for_any_thread_count(rng):

@@ -18,6 +18,7 @@ namespace {
 constexpr int64_t kKc = 256;   // K block: one packed B panel (KC x nr) stays near L1
 constexpr int64_t kMc = 128;   // rows of A packed per block (rounded up to mr), in L2
 constexpr int64_t kNc = 2048;  // columns of B packed per block (rounded up to nr)
+constexpr int kMaxDirectMr = 16;  // bound of the direct tile's rows (kernels: 3 or 6)
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -97,7 +98,10 @@ void gemm(int64_t M, int64_t N, int64_t K, ConstMat<T> A, ConstMat<T> B, T beta,
     if (M <= 0 || N <= 0) return;
     if (K <= 0) return scale(M, N, beta, C, ldc);
     const KernelTable<T>& kt = kernel_table<T>();
-    const int mr = kt.gemm_mr, nr = kt.gemm_nr;
+    // A with unit stride along k is read in place (row pointers) instead of packed.
+    const bool direct = A.cols.inner >= K && A.cols.stride == 1;
+    const int mr = direct ? kt.gemm_direct_mr : kt.gemm_mr;
+    const int nr = direct ? kt.gemm_direct_nr : kt.gemm_nr;
     const int64_t mc = ceil_div(kMc, mr) * mr;
     const int64_t nc_max = ceil_div(kNc, nr) * nr;
     const int64_t kc_max = K < kKc ? K : kKc;
@@ -112,7 +116,7 @@ void gemm(int64_t M, int64_t N, int64_t K, ConstMat<T> A, ConstMat<T> B, T beta,
     threads = std::min(threads, threads_for(2 * M * N * K, int64_t(1) << 21, threads));
 
     Buffer<T> b_pack(checked_mul(kc_max, n_panels_max * nr));
-    Buffer<T> a_pack(checked_mul(checked_mul(threads, mc), kc_max));
+    Buffer<T> a_pack(direct ? 0 : checked_mul(checked_mul(threads, mc), kc_max));
 
     for (int64_t jc = 0; jc < N; jc += nc_max) {
         const int64_t nc = N - jc < nc_max ? N - jc : nc_max;
@@ -130,14 +134,23 @@ void gemm(int64_t M, int64_t N, int64_t K, ConstMat<T> A, ConstMat<T> B, T beta,
                 const int64_t m = M - ic < mc ? M - ic : mc;
                 const int64_t jp0 = n_panels * js / n_split, jp1 = n_panels * (js + 1) / n_split;
                 if (jp0 == jp1) return;
-                T* ap = a_pack.data() + thread_id() * mc * kc_max;
-                pack_a(A, ic, m, pc, kc, mr, ap);
+                T* ap = nullptr;
+                if (!direct) {
+                    ap = a_pack.data() + thread_id() * mc * kc_max;
+                    pack_a(A, ic, m, pc, kc, mr, ap);
+                }
                 for (int64_t jp = jp0; jp < jp1; ++jp) {
                     const int n = static_cast<int>(nc - jp * nr < nr ? nc - jp * nr : nr);
                     for (int64_t ir = 0; ir < m; ir += mr) {
                         const int mm = static_cast<int>(m - ir < mr ? m - ir : mr);
-                        kt.gemm_tile(kc, ap + ir * kc, bp + jp * kc * nr,
-                                     C + (ic + ir) * ldc + jc + jp * nr, ldc, beta_k, mm, n);
+                        T* c = C + (ic + ir) * ldc + jc + jp * nr;
+                        if (direct) {
+                            const T* rows[kMaxDirectMr];
+                            for (int i = 0; i < mm; ++i) rows[i] = A.p + A.rows.at(ic + ir + i) + pc;
+                            kt.gemm_tile_direct(kc, rows, bp + jp * kc * nr, c, ldc, beta_k, mm, n);
+                        } else {
+                            kt.gemm_tile(kc, ap + ir * kc, bp + jp * kc * nr, c, ldc, beta_k, mm, n);
+                        }
                     }
                 }
             });

@@ -67,6 +67,15 @@ struct KernelTable {
     void (*gemm_tile)(int64_t k, const T* a, const T* b, T* c, int64_t ldc, T beta, int m,
                       int n) = nullptr;
 
+    // The same tile with A read where it lies, for A with unit stride along k (no packing
+    // of A: its gather-transpose cost 7% of a training call):
+    //   a_rows: m pointers to rows of A (element kk of row i at a_rows[i][kk])
+    //   b:      [k, gemm_direct_nr] packed B panel; c as above, m <= gemm_direct_mr
+    int gemm_direct_mr = 0;
+    int gemm_direct_nr = 0;
+    void (*gemm_tile_direct)(int64_t k, const T* const* a_rows, const T* b, T* c, int64_t ldc,
+                             T beta, int m, int n) = nullptr;
+
     // Fused recurrent steps. Each computes one tile: m <= step_mr batch rows times one
     // block of hidden units, first the recurrent product a * w_hh^T (from packed panels, or
     // from w_hh as stored when the batch is too small to repay packing) into registers, then

@@ -40,6 +40,10 @@ template <typename T>
 void gemm_tile(int64_t k, const T* a, const T* b, T* c, int64_t ldc, T beta, int m, int n);
 
 template <typename T>
+void gemm_tile_direct(int64_t k, const T* const* a_rows, const T* b, T* c, int64_t ldc, T beta,
+                      int m, int n);
+
+template <typename T>
 void lstm_forward_tile(const StepTile<T>& s);
 template <typename T>
 void lstm_backward_tile(const StepTile<T>& s);

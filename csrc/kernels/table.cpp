@@ -11,6 +11,9 @@ KernelTable<T> make_table() {
     t.gemm_mr = Tile<T>::mr;
     t.gemm_nr = Tile<T>::nr;
     t.gemm_tile = &gemm_tile<T>;
+    t.gemm_direct_mr = kStepMr;
+    t.gemm_direct_nr = 4 * Simd<T>::lanes;
+    t.gemm_tile_direct = &gemm_tile_direct<T>;
     t.step_mr = kStepMr;
     t.step_vec = Simd<T>::lanes;
     t.lstm_forward_tile = &lstm_forward_tile<T>;
