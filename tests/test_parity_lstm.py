@@ -11,8 +11,11 @@ from fastrnn import reference
 
 # (B, T, I, H): ones, sizes around the micro-kernel tiles (4..12 rows, 4..32 columns), one
 # case past the GEMM blocks (T*B > 128 rows, I > 256) so every blocking loop turns, and both
-# forward paths: w_hh read as stored (B <= 2 or T <= 8) and packed (the others).
+# forward paths: w_hh read as stored (B <= 2 or T <= 8) and packed (the others); H = 64
+# and 128 let the backward read w_hh as stored too (H a multiple of its 4-vector blocks).
 SHAPES = [
+    (2, 5, 8, 64),
+    (1, 12, 8, 128),
     (5, 9, 7, 33),
     (7, 12, 16, 17),
     (1, 1, 1, 1),

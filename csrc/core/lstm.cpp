@@ -142,13 +142,17 @@ void lstm_backward(const LstmBackwardArgs<T>& a, int threads) {
     const T* c_init = a.c0 ? a.c0 : c0_zero.data();
     const ptrdiff_t ld_c_init = a.c0 ? a.ld_c0 : d.H;
 
-    StepPanels<T> w(a.w.w_hh, d.H, kLstmGates, PanelKind::kBackward, kt.step_vec, threads);
+    const bool as_stored = backward_reads_w_hh_as_stored(d.B, d.T, d.H, kt.step_vec);
+    StepPanels<T> w = as_stored ? StepPanels<T>()
+                                : StepPanels<T>(a.w.w_hh, d.H, kLstmGates, PanelKind::kBackward,
+                                                kt.step_vec, threads);
+    const int64_t units = block_units(PanelKind::kBackward, kt.step_vec);
     const int team = step_threads(2 * d.B * G4 * d.H, d.T, threads);
 
     // Phase p = 0 runs the gate derivatives of step T-1 from dh_n; phase p >= 1 computes
     // dh_{t-1} = dG_t * w_hh for t = T-p, then the derivatives of step t-1 (or dh0 when
     // t = 0).
-    run_steps(d.T + 1, d.B, d.H, kt.step_mr, w.units(), team, [&](int64_t p, const StepItem& it) {
+    run_steps(d.T + 1, d.B, d.H, kt.step_mr, units, team, [&](int64_t p, const StepItem& it) {
         const int64_t t = d.T - p;  // the step whose dG feeds the product; t = T: none
         const int64_t s_step = t - 1;  // the step whose derivatives the epilogue computes
         StepTile<T> s;
@@ -163,7 +167,12 @@ void lstm_backward(const LstmBackwardArgs<T>& a, int threads) {
             s.acc_init = a.dh_n + it.r0 * a.ld_dh_n + it.u0;
             s.ld_acc_init = a.ld_dh_n;
         }
-        s.panel = w.panel(it.block);
+        if (as_stored) {
+            s.panel = a.w.w_hh + it.u0;
+            s.ldp = d.H;
+        } else {
+            s.panel = w.panel(it.block);
+        }
         if (s_step < 0) {
             s.dh0 = a.dh0 + it.r0 * d.H + it.u0;
             s.ld_dh0 = d.H;

@@ -25,6 +25,13 @@ inline int64_t block_units(PanelKind kind, int vec) {
 // 4.6 ms either way; B=1 T=1 0.020 ms vs 0.18.
 inline bool forward_reads_w_hh_as_stored(int64_t B, int64_t T) { return B <= 2 || T <= 8; }
 
+// Whether the backward reads w_hh as stored: its panels are plain column blocks of w_hh
+// (row stride H), so a call that would not repay packing (the forward's rule) skips the
+// copy, when the blocks tile H exactly (no block reads past a row's end).
+inline bool backward_reads_w_hh_as_stored(int64_t B, int64_t T, int64_t H, int vec) {
+    return forward_reads_w_hh_as_stored(B, T) && H % (4 * vec) == 0;
+}
+
 // Whether the packed forward fuses the input projection into each step (K = I + H): it
 // skips the separate GEMM's packing of x and w_ih, the pre-activation buffer's round trip
 // and the bias pass. It needs rows of x with unit stride along I.

@@ -95,13 +95,17 @@ void rnn_backward(const RnnBackwardArgs<T>& a, int threads) {
     const KernelTable<T>& kt = kernel_table<T>();
 
     Buffer<T> da(checked_mul(checked_mul(d.T, d.B), d.H));
-    StepPanels<T> w(a.w_hh, d.H, kRnnGates, PanelKind::kBackward, kt.step_vec, threads);
+    const bool as_stored = backward_reads_w_hh_as_stored(d.B, d.T, d.H, kt.step_vec);
+    StepPanels<T> w = as_stored ? StepPanels<T>()
+                                : StepPanels<T>(a.w_hh, d.H, kRnnGates, PanelKind::kBackward,
+                                                kt.step_vec, threads);
+    const int64_t units = block_units(PanelKind::kBackward, kt.step_vec);
     const int team = step_threads(2 * d.B * d.H * d.H, d.T, threads);
     const int relu = a.act == Nonlinearity::kRelu;
 
     // Phases as in lstm_backward: p = 0 starts from dh_n, p >= 1 multiplies da_t by w_hh
     // (t = T-p) and differentiates step t-1, or writes dh0 after t = 0.
-    run_steps(d.T + 1, d.B, d.H, kt.step_mr, w.units(), team, [&](int64_t p, const StepItem& it) {
+    run_steps(d.T + 1, d.B, d.H, kt.step_mr, units, team, [&](int64_t p, const StepItem& it) {
         const int64_t t = d.T - p;
         const int64_t s_step = t - 1;
         StepTile<T> s;
@@ -116,7 +120,12 @@ void rnn_backward(const RnnBackwardArgs<T>& a, int threads) {
             s.acc_init = a.dh_n + it.r0 * a.ld_dh_n + it.u0;
             s.ld_acc_init = a.ld_dh_n;
         }
-        s.panel = w.panel(it.block);
+        if (as_stored) {
+            s.panel = a.w_hh + it.u0;
+            s.ldp = d.H;
+        } else {
+            s.panel = w.panel(it.block);
+        }
         if (s_step < 0) {
             s.dh0 = a.dh0 + it.r0 * d.H + it.u0;
             s.ld_dh0 = d.H;

@@ -26,8 +26,9 @@ struct StepTile {
                                 //   pre-activations are product + bias, gates is not read
     const T* acc_init = nullptr;  // (m, units) in, stride ld_acc_init, or nullptr = zeros
     int64_t ld_acc_init = 0;
-    const T* panel = nullptr;   // [K, 4*step_vec] in, packed w_hh block; nullptr: read
-                                //   w_hh as stored instead (forward only, see below)
+    const T* panel = nullptr;   // [K, 4*step_vec] in, packed w_hh block, row stride ldp
+    int64_t ldp = 0;            //   (0: 4*step_vec); nullptr: the forward reads w_hh as
+                                //   stored instead (see below)
     const T* w = nullptr;       // w_hh rows of the block's first unit, row stride ldw; lane
     int64_t ldw = 0;            //   l of product vector q is unit q*w_units_per_q + l and
     int64_t w_gate_stride = 0;  //   row q*w_gate_stride + l (LSTM: H and 0, Elman: V and V)
@@ -84,6 +85,7 @@ struct KernelTable {
     //   lstm_forward:  step_vec units x gates i, f, g, o    panel[k][q*V + l] = w_hh[q*H + u0 + l][k]
     //   rnn_forward:   4*step_vec units                     panel[k][l] = w_hh[u0 + l][k]
     //   *_backward:    4*step_vec units of dh               panel[k][l] = w_hh[k][u0 + l]
+    //                  (which is w_hh as stored, ldp = H, when H is a multiple of 4*step_vec)
     int step_mr = 0;
     int step_vec = 0;
     void (*lstm_forward_tile)(const StepTile<T>& s) = nullptr;

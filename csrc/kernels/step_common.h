@@ -80,13 +80,13 @@ inline void natural_product(const StepTile<T>& s, typename Simd<T>::V (&acc)[R][
         for (int q = 0; q < 4; ++q) acc[b][q] = load(tmp[b][q]);
 }
 
-// acc[i][q] += sum_k a[i, k] * panel[k, q*L .. q*L + L) over K panel rows.
+// acc[i][q] += sum_k a[i, k] * panel[k, q*L .. q*L + L) over K panel rows ldb apart.
 template <typename T, int R>
-FASTRNN_INLINE void panel_product(int64_t K, const T* a, int64_t lda, const T* b,
+FASTRNN_INLINE void panel_product(int64_t K, const T* a, int64_t lda, const T* b, int64_t ldb,
                                   typename Simd<T>::V (&acc)[R][4]) {
     using V = typename Simd<T>::V;
     constexpr int L = Simd<T>::lanes;
-    for (int64_t k = 0; k < K; ++k, b += 4 * L) {
+    for (int64_t k = 0; k < K; ++k, b += ldb) {
         const V b0 = load(b), b1 = load(b + L), b2 = load(b + 2 * L), b3 = load(b + 3 * L);
         for (int i = 0; i < R; ++i) {
             const V ai = splat(a[i * lda + k]);
@@ -116,8 +116,9 @@ inline void step_product(const StepTile<T>& s, typename Simd<T>::V (&acc)[R][4])
     if (!s.panel) return natural_product<T, R>(s, acc);
     for (int i = 0; i < R; ++i)
         for (int q = 0; q < 4; ++q) acc[i][q] = V{};
-    if (s.x) panel_product<T, R>(s.Kx, s.x, s.ldx, s.panel, acc);
-    if (s.a) panel_product<T, R>(s.K, s.a, s.lda, s.panel + s.Kx * 4 * L, acc);
+    const int64_t ldp = s.ldp ? s.ldp : 4 * L;
+    if (s.x) panel_product<T, R>(s.Kx, s.x, s.ldx, s.panel, ldp, acc);
+    if (s.a) panel_product<T, R>(s.K, s.a, s.lda, s.panel + s.Kx * ldp, ldp, acc);
 }
 
 // Calls Tile<R>::run(s) for R = s.m, from a table built at compile time.
