@@ -31,22 +31,27 @@ void pack_a(const ConstMat<T>& A, int64_t r0, int64_t m, int64_t k0, int64_t kc,
     constexpr int kMaxMr = 32;
     const bool plain_cols = A.cols.inner > k0 + kc;  // one stride along k: no division
     const ptrdiff_t cs = A.cols.stride;
+    if (plain_cols && A.rows.inner > r0 + m && A.rows.stride == 1) {
+        // A stored transposed (dG^T in the weight gradients): the m elements of one k are
+        // contiguous. Walk k outside and copy the whole block's run for that k, so each
+        // row of the source (one page apart at large G*H) is visited once per block, not
+        // once per panel.
+        const T* base = A.p + A.rows.at(r0) + k0 * cs;
+        for (int64_t kk = 0; kk < kc; ++kk) {
+            const T* src = base + kk * cs;
+            for (int64_t p0 = 0; p0 < m; p0 += mr) {
+                const int nrows = static_cast<int>(m - p0 < mr ? m - p0 : mr);
+                T* d = dst + (p0 / mr) * kc * mr + kk * mr;
+                for (int ii = 0; ii < nrows; ++ii) d[ii] = src[p0 + ii];
+                for (int ii = nrows; ii < mr; ++ii) d[ii] = T(0);
+            }
+        }
+        return;
+    }
     const T* rows[kMaxMr];
     for (int64_t p0 = 0; p0 < m; p0 += mr, dst += kc * mr) {
         const int nrows = static_cast<int>(m - p0 < mr ? m - p0 : mr);
         for (int ii = 0; ii < nrows; ++ii) rows[ii] = A.p + A.rows.at(r0 + p0 + ii);
-        const bool adjacent_rows = A.rows.inner > r0 + p0 + nrows && A.rows.stride == 1;
-        if (adjacent_rows && plain_cols) {
-            // A stored transposed (dG^T in the weight gradients): the mr elements of one k
-            // are contiguous, a straight copy.
-            for (int64_t kk = 0; kk < kc; ++kk) {
-                T* d = dst + kk * mr;
-                const T* src = rows[0] + (k0 + kk) * cs;
-                for (int ii = 0; ii < nrows; ++ii) d[ii] = src[ii];
-                for (int ii = nrows; ii < mr; ++ii) d[ii] = T(0);
-            }
-            continue;
-        }
         for (int64_t kk = 0; kk < kc; ++kk) {
             T* d = dst + kk * mr;
             if (plain_cols) {
