@@ -39,7 +39,7 @@ StepPanels<T>::StepPanels(const T* w_hh, int64_t H, int G, PanelKind kind, int v
 }
 
 int step_threads(int64_t flops, int64_t steps, int threads) {
-    if (flops * steps < (int64_t(1) << 23)) return 1;
+    if (flops * steps < (int64_t(1) << 19)) return 1;
     return threads_for(flops, 1 << 18, threads);
 }
 

@@ -7,8 +7,10 @@
 namespace fastrnn::core {
 
 namespace {
-// Up to this many (t, b) rows the input projection skips the GEMM and its packing of w_ih.
-constexpr int64_t kGemvMaxRows = 8;
+// The input projection skips the GEMM (and its packing of w_ih, a transpose that costs as
+// much as ~12 streams of w_ih from L3) when dot products along the rows of w_ih as stored
+// need at most this many passes over it (one per step and tile of step_mr rows).
+constexpr int64_t kGemvMaxPasses = 12;
 }  // namespace
 
 template <typename T>
@@ -16,11 +18,14 @@ void project_inputs(const Dims& d, int64_t GH, SeqView<const T> x, int64_t t0, i
                     const T* w_ih, const T* bias, T* out, int threads) {
     const int64_t rows = nt * d.B;
     const KernelTable<T>& kt = kernel_table<T>();
-    if (rows <= kGemvMaxRows && x.sk == 1) {
+    const int64_t passes = nt * ((d.B + kt.step_mr - 1) / kt.step_mr);
+    if (passes <= kGemvMaxPasses && x.sk == 1) {
         // Too few rows to repay packing w_ih: dot them against its rows as stored, each
-        // block of outputs by one thread.
+        // block of outputs by one thread (bound by streaming w_ih, so a second core pays
+        // off early).
         const int64_t n_blocks = (GH + 63) / 64;
-        parallel_for(n_blocks, threads_for(2 * rows * GH * d.I, int64_t(1) << 21, threads), [&](int64_t nb) {
+        const int team = threads_for(2 * rows * GH * d.I, int64_t(1) << 18, threads);
+        parallel_for(n_blocks, team, [&](int64_t nb) {
             const int64_t n0 = nb * 64, n = GH - n0 < 64 ? GH - n0 : 64;
             for (int64_t t = t0; t < t0 + nt; ++t)
                 for (int64_t b0 = 0; b0 < d.B; b0 += kt.step_mr) {
