@@ -46,3 +46,15 @@ def test_matmul_same_bits_for_any_thread_count(rng):
         out.append(_core.matmul(a, b))
     fastrnn.set_num_threads(0)
     assert np.array_equal(out[0], out[1]) and np.array_equal(out[0], out[2])
+
+
+@pytest.mark.parametrize("M, N, K", [(3, 1, 1), (5, 17, 33), (100, 70, 300), (7, 130, 16)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_matmul_with_b_stored_transposed(rng, isa, M, N, K, dtype):
+    """B = W^T of a row-major W (the input projection's w_ih^T) is packed by transposing
+    register blocks; edges of every size go through the scalar tail."""
+    a = rng.standard_normal((M, K)).astype(dtype)
+    w = rng.standard_normal((N, K)).astype(dtype)
+    rtol, atol = TOLERANCE[dtype]
+    expected = a.astype(np.float64) @ w.T.astype(np.float64)
+    np.testing.assert_allclose(_core.matmul(a, w.T), expected, rtol=rtol, atol=atol * np.sqrt(K) * 4)

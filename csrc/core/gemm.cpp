@@ -130,8 +130,18 @@ void gemm(int64_t M, int64_t N, int64_t K, ConstMat<T> A, ConstMat<T> B, T beta,
             const int64_t kc = K - pc < kc_max ? K - pc : kc_max;
             const T beta_k = pc == 0 ? beta : T(1);  // later K blocks accumulate
             T* bp = b_pack.data();
+            // B stored transposed (w_ih^T): unit stride along k, one stride along n.
+            const bool b_transposed = B.rows.inner >= K && B.rows.stride == 1 &&
+                                      B.cols.inner >= N;
             parallel_for(n_panels, threads, [&](int64_t jp) {
-                pack_b_panel(B, pc, kc, jc + jp * nr, jc + nc, nr, bp + jp * kc * nr);
+                const int64_t c0 = jc + jp * nr;
+                if (b_transposed) {
+                    const int cols = static_cast<int>(jc + nc - c0 < nr ? jc + nc - c0 : nr);
+                    kt.pack_b_transposed(kc, cols, nr, B.p + c0 * B.cols.stride + pc,
+                                         B.cols.stride, bp + jp * kc * nr);
+                } else {
+                    pack_b_panel(B, pc, kc, c0, jc + nc, nr, bp + jp * kc * nr);
+                }
             });
             parallel_for(m_blocks * n_split, threads, [&](int64_t item) {
                 const int64_t ib = item / n_split, js = item % n_split;

@@ -14,6 +14,7 @@ KernelTable<T> make_table() {
     t.gemm_direct_mr = kStepMr;
     t.gemm_direct_nr = 4 * Simd<T>::lanes;
     t.gemm_tile_direct = &gemm_tile_direct<T>;
+    t.pack_b_transposed = &pack_b_transposed<T>;
     t.step_mr = kStepMr;
     t.step_vec = Simd<T>::lanes;
     t.lstm_forward_tile = &lstm_forward_tile<T>;
