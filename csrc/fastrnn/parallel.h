@@ -18,6 +18,8 @@ int max_threads();
 int thread_id();  // index of the calling thread inside a parallel_for, else 0
 void set_max_threads(int n);  // n >= 0; 0 restores the OpenMP default
 bool have_openmp();
+// True in a child of fork(): max_threads() is then 1 (see parallel.cpp).
+bool in_forked_child();
 
 // Threads worth using for `work` units when one thread should get at least `min_work`.
 inline int threads_for(int64_t work, int64_t min_work, int requested) {

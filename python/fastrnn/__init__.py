@@ -53,6 +53,10 @@ __all__ = [
 def set_num_threads(n: int) -> None:
     """Threads the kernels may use; 0 restores the OpenMP default (OMP_NUM_THREADS).
 
+    In a child process made by ``os.fork()`` the kernels always use one thread: GNU
+    OpenMP cannot run a parallel region there once the parent has used its threads. Use
+    the ``spawn`` or ``forkserver`` start method for multi-threaded children.
+
     Raises:
         ValueError: n is negative or not an integer.
     """
