@@ -1,0 +1,22 @@
+"""A few calls of every public function on small shapes, for tools/memcheck.sh."""
+
+import numpy as np
+
+import fastrnn
+
+rng = np.random.default_rng(0)
+B, T, I, H = 3, 5, 4, 6
+for dtype in (np.float32, np.float64):
+    x = rng.standard_normal((B, T, I)).astype(dtype)
+    w_ih, w_hh = rng.standard_normal((4 * H, I)).astype(dtype), rng.standard_normal((4 * H, H)).astype(dtype)
+    b, p = rng.standard_normal(4 * H).astype(dtype), rng.standard_normal((3, H)).astype(dtype)
+    for _ in range(3):
+        out = fastrnn.lstm_forward(x, None, None, w_ih, w_hh, b, p, training=True)
+        fastrnn.lstm_backward(out.h_seq, None, None, out.cache)
+        r = fastrnn.rnn_forward(x, None, w_ih[:H], w_hh[:H], b[:H], training=True)
+        fastrnn.rnn_backward(r.h_seq, None, r.cache)
+    try:  # an error path too: exceptions must not leak
+        fastrnn.lstm_forward(x, None, None, w_ih[:, :-1], w_hh, b)
+    except ValueError:
+        pass
+print("memcheck_calls: done")
