@@ -9,16 +9,16 @@ template <typename T>
 StepPanels<T>::StepPanels(const T* w_hh, int64_t H, int G, PanelKind kind, int vec, int threads,
                           const T* w_ih, int64_t I) {
     width_ = 4 * vec;
-    units_ = block_units(kind, vec);
-    blocks_ = (H + units_ - 1) / units_;
+    const int64_t units = block_units(kind, vec);
+    const int64_t blocks = (H + units - 1) / units;
     const int64_t Kx = w_ih ? I : 0;
     K_ = kind == PanelKind::kBackward ? G * H : Kx + H;
-    data_.reset(checked_mul(checked_mul(blocks_, K_), width_));
+    data_.reset(checked_mul(checked_mul(blocks, K_), width_));
     T* out = data_.data();
     // Walk each source row contiguously: the forward panels transpose it, so the writes
     // stride by the panel width, but every cache line of the weights is read once.
-    parallel_for(blocks_, threads_for(blocks_ * K_ * width_, 1 << 16, threads), [&](int64_t blk) {
-        const int64_t u0 = blk * units_;
+    parallel_for(blocks, threads_for(blocks * K_ * width_, 1 << 16, threads), [&](int64_t blk) {
+        const int64_t u0 = blk * units;
         T* p = out + blk * K_ * width_;
         for (int64_t j = 0; j < width_; ++j) {
             // Unit and gate row of column j; units past H are zero padding.

@@ -50,14 +50,9 @@ public:
     StepPanels() = default;  // empty: the step reads w_hh as stored
     StepPanels(StepPanels&&) = default;
 
-    int64_t units() const { return units_; }    // hidden units per block
-    int64_t blocks() const { return blocks_; }
-    int64_t K() const { return K_; }
     const T* panel(int64_t block) const { return data_.data() + block * K_ * width_; }
 
 private:
-    int64_t units_ = 0;
-    int64_t blocks_ = 0;
     int64_t K_ = 0;
     int64_t width_ = 0;
     Buffer<T> data_;
