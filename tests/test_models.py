@@ -420,3 +420,25 @@ def test_evaluate_and_predict_batching(rng):
     res = model.evaluate(x, y, batch_size=16, return_dict=True)
     assert res["loss"] == pytest.approx(float(np.mean((full - y) ** 2)), rel=1e-4)
     assert res["mae"] == pytest.approx(float(np.mean(np.abs(full - y))), rel=1e-4)
+
+
+def test_pickled_model_keeps_one_flat_buffer_and_trains_like_the_original():
+    # Pickle copies views separately; a model whose layers stopped sharing the flat buffer
+    # would predict fine but never see its optimizer's updates.
+    import pickle
+
+    rng = np.random.default_rng(3)
+    x, y = rng.standard_normal((16, 5, 3)), rng.standard_normal((16, 1))
+    model = M.LSTM(3, 4, 1, seed=0, dtype="float64")
+    model.compile("adam", "mse")
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0)
+    clone = pickle.loads(pickle.dumps(model))
+    for layer in clone.layers:
+        for w in layer.weights.values():
+            assert np.shares_memory(w, clone._flat_weights)
+        for g in layer.grads.values():
+            assert np.shares_memory(g, clone._flat_grads)
+    np.testing.assert_array_equal(clone.predict(x), model.predict(x))
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0, shuffle=False)
+    clone.fit(x, y, epochs=1, batch_size=8, verbose=0, shuffle=False)
+    np.testing.assert_array_equal(clone.predict(x), model.predict(x))

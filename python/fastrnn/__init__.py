@@ -19,7 +19,7 @@ from ._results import LstmGrads, LstmOutput, RnnGrads, RnnOutput
 from .functional import lstm_backward, lstm_forward, rnn_backward, rnn_forward
 
 # The model layer composes the functional API above (interop imports torch/keras lazily).
-from . import callbacks, interop, layers, losses, metrics, models, optimizers  # noqa: E402
+from . import callbacks, distributed, interop, layers, losses, metrics, models, optimizers  # noqa: E402
 
 try:
     __version__ = version("fastrnn")
@@ -41,6 +41,7 @@ __all__ = [
     "LstmGrads",
     "reference",
     "callbacks",
+    "distributed",
     "interop",
     "layers",
     "losses",

@@ -33,7 +33,14 @@ class Callback:
     ``on_epoch_begin(epoch, logs)``, ``on_epoch_end(epoch, logs)``,
     ``on_train_batch_end(batch, logs)``. ``epoch`` and ``batch`` count from 0;
     ``logs`` maps names (``'loss'``, ``'val_loss'``, metrics) to floats.
+
+    In data-parallel training every rank runs every callback with the same
+    (globally reduced) logs, except those whose class sets ``root_only = True``
+    (progress output, checkpoints): they run on rank 0 only.
     """
+
+    #: Run only on rank 0 in data-parallel training (output and files, not decisions).
+    root_only = False
 
     def __init__(self) -> None:
         self.model = None
@@ -133,6 +140,8 @@ class ProgbarLogger(Callback):
         stream: Output stream (default ``sys.stdout``).
         interval: Minimum seconds between bar redraws, so printing stays cheap.
     """
+
+    root_only = True
 
     def __init__(self, verbose: int = 1, stream=None, interval: float = 0.1) -> None:
         super().__init__()
@@ -306,6 +315,8 @@ class ModelCheckpoint(Callback):
     Example:
         >>> ckpt = ModelCheckpoint("best.npz", save_best_only=True)
     """
+
+    root_only = True
 
     def __init__(
         self,

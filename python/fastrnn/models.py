@@ -36,6 +36,7 @@ from . import layers as L
 from . import losses as losses_module
 from . import metrics as metrics_module
 from . import optimizers as optimizers_module
+from ._training import SingleProcess
 
 __all__ = ["Sequential", "RNN", "LSTM", "load"]
 
@@ -101,6 +102,7 @@ class Sequential:
         self.history: Optional[callbacks_module.History] = None
         self._flat_weights: Optional[np.ndarray] = None
         self._flat_grads: Optional[np.ndarray] = None
+        self._grad_buffer: Optional[np.ndarray] = None
         self._segments = None
         for layer in layers or []:
             self.add(layer)
@@ -169,7 +171,8 @@ class Sequential:
         sizes = [int(np.prod(s)) for layer in self.layers for s in layer.weight_shapes()]
         total = sum(sizes)
         self._flat_weights = np.empty(total, dtype=self.dtype)
-        self._flat_grads = np.zeros(total, dtype=self.dtype)
+        self._grad_buffer = np.zeros(total, dtype=self.dtype)
+        self._flat_grads = self._grad_buffer
         offset = 0
         for layer in self.layers:
             w_views, g_views = [], []
@@ -180,6 +183,41 @@ class Sequential:
                 offset += n
             layer._bind(w_views, g_views)
         self._segments = optimizers_module._segment_index(sizes)
+
+    def _grad_buffer_with_tail(self, tail: int) -> np.ndarray:
+        """The flat gradient buffer followed by ``tail`` spare slots, as one array.
+
+        Data-parallel training reduces the gradients together with the batch's
+        loss and metric sums in ONE collective call; the spare slots hold those.
+        The layers' gradient views are moved into the longer buffer when it grows.
+        """
+        total = self._flat_weights.size
+        if self._grad_buffer.size < total + tail:
+            self._grad_buffer = np.zeros(total + tail, dtype=self.dtype)
+            self._flat_grads = self._grad_buffer[:total]
+            offset = 0
+            for layer in self.layers:
+                g_views = []
+                for shape in layer.weight_shapes():
+                    n = int(np.prod(shape))
+                    g_views.append(self._flat_grads[offset : offset + n].reshape(shape))
+                    offset += n
+                layer._grad_views = dict(zip(layer._weight_names, g_views))
+                layer.grads = dict(layer._grad_views)
+        return self._grad_buffer[: total + tail]
+
+    def __getstate__(self):
+        # Pickle copies each layer's weight view separately; drop the flat buffers
+        # and rebuild them on load so the weights are views of one buffer again.
+        state = self.__dict__.copy()
+        for key in ("_flat_weights", "_flat_grads", "_grad_buffer"):
+            state[key] = None
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if self.built:
+            self._bind_flat_buffers()
 
     def count_params(self) -> int:
         """Number of scalar weights (0 before build)."""
@@ -313,12 +351,14 @@ class Sequential:
             x = layer.forward(x, training=training)
         return x
 
-    def _train_step(self, x: np.ndarray, y: np.ndarray) -> Tuple[float, np.ndarray, Optional[str]]:
-        """One forward/backward/update on converted arrays.
+    def _compute_grads(
+        self, x: np.ndarray, y: np.ndarray
+    ) -> Tuple[float, np.ndarray, Optional[str]]:
+        """Forward and backward on converted arrays; fills ``_flat_grads``, no update.
 
         Returns:
-            ``(loss, y_pred, problem)``; ``problem`` is None, or ``'loss'`` /
-            ``'gradient'`` when that was non-finite and the update was skipped.
+            ``(loss, y_pred, problem)``; ``problem`` is ``'loss'`` when the loss is
+            not finite (then no backward ran and the gradients are stale), else None.
         """
         y_pred = self._forward(x, training=True)
         loss, dy = self.loss.value_and_grad(y, y_pred)
@@ -328,12 +368,29 @@ class Sequential:
             return loss, y_pred, "loss"
         for layer in reversed(self.layers):
             dy = layer.backward(dy)
+        return loss, y_pred, None
+
+    def _apply_grads(self) -> Optional[str]:
+        """Updates the weights from ``_flat_grads``; returns ``'gradient'`` and skips
+        the update when a gradient is NaN/inf."""
         g = self._flat_grads
         # One dot product catches NaN/inf anywhere in the gradients before they reach the weights.
         if not math.isfinite(float(np.dot(g, g))):
-            return loss, y_pred, "gradient"
+            return "gradient"
         self.optimizer._apply_flat(self._flat_weights, g, self._segments)
-        return loss, y_pred, None
+        return None
+
+    def _train_step(self, x: np.ndarray, y: np.ndarray) -> Tuple[float, np.ndarray, Optional[str]]:
+        """One forward/backward/update on converted arrays.
+
+        Returns:
+            ``(loss, y_pred, problem)``; ``problem`` is None, or ``'loss'`` /
+            ``'gradient'`` when that was non-finite and the update was skipped.
+        """
+        loss, y_pred, problem = self._compute_grads(x, y)
+        if problem is None:
+            problem = self._apply_grads()
+        return loss, y_pred, problem
 
     def train_on_batch(self, x, y) -> float:
         """Runs one training step on a single batch and returns its loss."""
@@ -363,6 +420,7 @@ class Sequential:
         callbacks: Optional[Sequence[callbacks_module.Callback]] = None,
         verbose: int = 1,
         initial_epoch: int = 0,
+        distributed: Optional[SingleProcess] = None,
     ) -> callbacks_module.History:
         """Trains the model.
 
@@ -379,6 +437,10 @@ class Sequential:
             callbacks: ``fastrnn.callbacks.Callback`` instances.
             verbose: 0 silent, 1 live progress bar, 2 one line per epoch.
             initial_epoch: Epoch to start from (for resuming).
+            distributed: None trains in this process; ``fastrnn.distributed.MPI()``
+                trains data-parallel over MPI: every rank passes the same full
+                ``x, y``, ``batch_size`` is the global batch and each rank computes
+                its slice of every batch (see ``fastrnn.distributed``).
 
         Returns:
             A ``History``; ``history.history['loss']`` (and ``'val_loss'``, metrics,
@@ -395,6 +457,13 @@ class Sequential:
         self._require_compiled()
         if verbose not in (0, 1, 2):
             raise ValueError(f"`verbose` must be 0, 1 or 2, got {verbose!r}")
+        if distributed is None:
+            distributed = SingleProcess()
+        elif not isinstance(distributed, SingleProcess):
+            raise TypeError(
+                "`distributed` must be None or a fastrnn.distributed strategy such as "
+                f"fastrnn.distributed.MPI(), got {type(distributed).__name__}"
+            )
         batch_size = _DEFAULT_BATCH if batch_size is None else int(batch_size)
         if batch_size <= 0:
             raise ValueError(f"`batch_size` must be a positive integer, got {batch_size}")
@@ -420,26 +489,29 @@ class Sequential:
 
         n = x.shape[0]
         steps = -(-n // batch_size)
+        dist = distributed
         history = callbacks_module.History()
         cbs = list(callbacks or [])
         if verbose:
             cbs.append(callbacks_module.ProgbarLogger(verbose))
+        cbs = [c for c in cbs if dist.runs_callback(c)]
         cbs.append(history)
-        cb = callbacks_module.CallbackList(
-            cbs,
-            self,
-            {
-                "epochs": epochs,
-                "steps": steps,
-                "batch_size": batch_size,
-                "samples": n,
-                "verbose": verbose,
-            },
-        )
+        params = {
+            "epochs": epochs,
+            "steps": steps,
+            "batch_size": batch_size,
+            "samples": n,
+            "verbose": verbose,
+        }
+        cb = callbacks_module.CallbackList(cbs, self, params)
+        dist.begin_fit(self, x, y, {**params, "initial_epoch": initial_epoch, "shuffle": shuffle})
         self.history = history
         self.stop_training = False
         metric_names = [m.name for m in self.metrics]
         batch_logs = cb.wants_batch_logs
+        # A per-batch callback may stop training on one rank; then all ranks agree
+        # after every batch, so none is left waiting in the next step's collective.
+        sync_batches = dist.size > 1 and dist.any(batch_logs)
         cb.on_train_begin()
         for epoch in range(initial_epoch, epochs):
             cb.on_epoch_begin(epoch)
@@ -449,34 +521,34 @@ class Sequential:
             seen = 0
             for step in range(steps):
                 lo, hi = step * batch_size, min(n, (step + 1) * batch_size)
-                if order is None:
-                    xb, yb = x[lo:hi], y[lo:hi]
-                else:
-                    idx = order[lo:hi]
-                    xb, yb = x[idx], y[idx]
-                loss, y_pred, problem = self._train_step(xb, yb)
+                idx = slice(lo, hi) if order is None else order[lo:hi]
+                loss, metric_values, problem = dist.train_step(self, x, y, idx)
                 bs = hi - lo
                 seen += bs
                 loss_sum += loss * bs
-                for k, m in enumerate(self.metrics):
-                    metric_sums[k] += m(yb, y_pred) * bs
+                for k, value in enumerate(metric_values):
+                    metric_sums[k] += value * bs
                 if batch_logs or problem:
                     logs = {"loss": loss_sum / seen}
                     logs.update((name, s / seen) for name, s in zip(metric_names, metric_sums))
                     cb.on_train_batch_end(step, logs)
+                if sync_batches:
+                    self.stop_training = dist.any(self.stop_training)
                 if problem:
                     what = (
                         f"the loss became {loss}"
                         if problem == "loss"
                         else "the gradients became NaN/inf"
                     )
-                    warnings.warn(
-                        f"fit: {what} at epoch {epoch + 1}, batch {step + 1}; training stopped and that "
-                        "step was not applied. Lower the learning rate or clip the gradients (e.g. "
-                        "optimizer=Adam(clipnorm=1.0)), and check the data for NaN/inf.",
-                        RuntimeWarning,
-                        stacklevel=2,
-                    )
+                    if dist.is_root:
+                        warnings.warn(
+                            f"fit: {what} at epoch {epoch + 1}, batch {step + 1}; training stopped "
+                            "and that step was not applied. Lower the learning rate or clip the "
+                            "gradients (e.g. optimizer=Adam(clipnorm=1.0)), and check the data for "
+                            "NaN/inf.",
+                            RuntimeWarning,
+                            stacklevel=2,
+                        )
                     self.stop_training = True
                     break
                 if self.stop_training:
@@ -484,24 +556,32 @@ class Sequential:
             logs = {"loss": loss_sum / seen}
             logs.update((name, s / seen) for name, s in zip(metric_names, metric_sums))
             if x_val is not None and math.isfinite(logs["loss"]):
-                val = self._evaluate_arrays(x_val, y_val, batch_size)
+                val = dist.evaluate(self, x_val, y_val, batch_size)
                 logs.update((f"val_{k}", v) for k, v in val.items())
             cb.on_epoch_end(epoch, logs)
+            self.stop_training = dist.any(self.stop_training) if dist.size > 1 else self.stop_training
             if self.stop_training:
                 break
         cb.on_train_end()
         return history
 
-    def _evaluate_arrays(self, x: np.ndarray, y: np.ndarray, batch_size: int) -> Dict[str, float]:
-        n = x.shape[0]
+    def _evaluate_sums(
+        self, x: np.ndarray, y: np.ndarray, batch_size: int
+    ) -> Tuple[float, List[float]]:
+        """Sums over samples of the loss and of each metric (inference mode)."""
         loss_sum = 0.0
         metric_sums = [0.0] * len(self.metrics)
-        for lo in range(0, n, batch_size):
-            hi = min(n, lo + batch_size)
+        for lo in range(0, x.shape[0], batch_size):
+            hi = min(x.shape[0], lo + batch_size)
             y_pred = self._forward(x[lo:hi], training=False)
             loss_sum += self.loss.value_and_grad(y[lo:hi], y_pred)[0] * (hi - lo)
             for k, m in enumerate(self.metrics):
                 metric_sums[k] += m(y[lo:hi], y_pred) * (hi - lo)
+        return loss_sum, metric_sums
+
+    def _evaluate_arrays(self, x: np.ndarray, y: np.ndarray, batch_size: int) -> Dict[str, float]:
+        n = x.shape[0]
+        loss_sum, metric_sums = self._evaluate_sums(x, y, batch_size)
         out = {"loss": loss_sum / n}
         out.update((m.name, s / n) for m, s in zip(self.metrics, metric_sums))
         return out
