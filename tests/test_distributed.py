@@ -9,6 +9,7 @@ Each test launches ``mpiexec -n 2 python -m mpi4py tests/mpi/worker.py`` on this
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -125,3 +126,15 @@ def test_bad_strategy_arguments():
         fastrnn.distributed.MPI(threads=0)
     with pytest.raises(TypeError, match="`comm` must be an mpi4py Intracomm"):
         fastrnn.distributed.MPI(comm=object())
+
+
+def test_documented_launch_trains_the_seed_model_on_two_ranks(tmp_path):
+    example = Path(__file__).parents[1] / "examples" / "train_mpi.py"
+    cmd = [MPIEXEC, "-n", "2", *_launcher_flags(), sys.executable, "-m", "mpi4py", str(example)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("2 rank(s)") == 1, proc.stdout  # rank 0 alone reports
+    found = re.search(r"test MSE ([0-9.]+) \(predicting 0: ([0-9.]+)\)", proc.stdout)
+    mse, zero = map(float, found.groups())
+    assert mse < 0.5 * zero
+    assert (tmp_path / "lstm_mpi.npz").exists()

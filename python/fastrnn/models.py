@@ -626,7 +626,12 @@ class Sequential:
 
         Returns:
             ``(N, out)``, or ``(N, T, out)`` with ``return_sequences``, in the model's dtype.
+            For a dask array ``x``, a lazy dask array (``fastrnn.dask.predict``).
         """
+        if hasattr(x, "__dask_graph__") and hasattr(x, "chunks"):  # a dask array, without importing dask
+            from . import dask as dask_module
+
+            return dask_module.predict(self, x, batch_size=batch_size)
         batch_size = _PREDICT_BATCH if batch_size is None else int(batch_size)
         if batch_size <= 0:
             raise ValueError(f"`batch_size` must be a positive integer, got {batch_size}")
