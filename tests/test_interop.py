@@ -20,7 +20,7 @@ def rng():
 
 @pytest.fixture(scope="module")
 def torch():
-    return pytest.importorskip("torch", reason="torch is not installed (pip install torch)")
+    return pytest.importorskip("torch", reason="torch is not installed (pip install torch==2.13.0, the CPU build)")
 
 
 @pytest.fixture(autouse=True)
@@ -113,7 +113,7 @@ def test_to_torch_round_trip(torch, rng):
 @pytest.fixture(scope="module")
 def keras():
     if importlib.util.find_spec("keras") is None:
-        pytest.skip("keras is not installed (pip install keras)")
+        pytest.skip("keras is not installed (pip install '.[keras]')")
     # Keras 3 defaults to the TensorFlow backend; without TensorFlow, torch (present here) serves.
     if importlib.util.find_spec("tensorflow") is None and "KERAS_BACKEND" not in os.environ:
         os.environ["KERAS_BACKEND"] = "torch"
