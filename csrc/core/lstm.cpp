@@ -111,7 +111,7 @@ void lstm_forward(const LstmForwardArgs<T>& a, int threads) {
     };
 
     if (fused) {
-        run_steps(d.T, d.B, d.H, kt.step_mr, units, team, [&](int64_t t, const StepItem& it) {
+        run_steps(d.T, d.B, d.H, kt.step_mr, units, team, natural, [&](int64_t t, const StepItem& it) {
             tile(t, it, training ? a.gates + t * d.B * G4 : nullptr);
         });
     } else {
@@ -119,7 +119,8 @@ void lstm_forward(const LstmForwardArgs<T>& a, int threads) {
             const int64_t nt = std::min(chunk, d.T - t0);
             T* gbuf = training ? a.gates + t0 * d.B * G4 : gate_ws.data();
             project_inputs<T>(d, G4, a.x, t0, nt, a.w.w_ih, a.w.b, gbuf, threads);
-            run_steps(nt, d.B, d.H, kt.step_mr, units, team, [&](int64_t step, const StepItem& it) {
+            run_steps(nt, d.B, d.H, kt.step_mr, units, team, natural,
+                      [&](int64_t step, const StepItem& it) {
                 tile(t0 + step, it, gbuf + step * d.B * G4);
             });
         }
@@ -152,7 +153,8 @@ void lstm_backward(const LstmBackwardArgs<T>& a, int threads) {
     // Phase p = 0 runs the gate derivatives of step T-1 from dh_n; phase p >= 1 computes
     // dh_{t-1} = dG_t * w_hh for t = T-p, then the derivatives of step t-1 (or dh0 when
     // t = 0).
-    run_steps(d.T + 1, d.B, d.H, kt.step_mr, units, team, [&](int64_t p, const StepItem& it) {
+    run_steps(d.T + 1, d.B, d.H, kt.step_mr, units, team, as_stored,
+              [&](int64_t p, const StepItem& it) {
         const int64_t t = d.T - p;  // the step whose dG feeds the product; t = T: none
         const int64_t s_step = t - 1;  // the step whose derivatives the epilogue computes
         StepTile<T> s;

@@ -73,13 +73,14 @@ void rnn_forward(const RnnForwardArgs<T>& a, int threads) {
     };
 
     if (fused) {
-        run_steps(d.T, d.B, d.H, kt.step_mr, units, team,
+        run_steps(d.T, d.B, d.H, kt.step_mr, units, team, natural,
                   [&](int64_t t, const StepItem& it) { tile(t, it, nullptr); });
     } else {
         for (int64_t t0 = 0; t0 < d.T; t0 += chunk) {
             const int64_t nt = std::min(chunk, d.T - t0);
             project_inputs<T>(d, d.H, a.x, t0, nt, a.w_ih, a.b, pre.data(), threads);
-            run_steps(nt, d.B, d.H, kt.step_mr, units, team, [&](int64_t step, const StepItem& it) {
+            run_steps(nt, d.B, d.H, kt.step_mr, units, team, natural,
+                      [&](int64_t step, const StepItem& it) {
                 tile(t0 + step, it, pre.data() + step * d.B * d.H);
             });
         }
@@ -105,7 +106,8 @@ void rnn_backward(const RnnBackwardArgs<T>& a, int threads) {
 
     // Phases as in lstm_backward: p = 0 starts from dh_n, p >= 1 multiplies da_t by w_hh
     // (t = T-p) and differentiates step t-1, or writes dh0 after t = 0.
-    run_steps(d.T + 1, d.B, d.H, kt.step_mr, units, team, [&](int64_t p, const StepItem& it) {
+    run_steps(d.T + 1, d.B, d.H, kt.step_mr, units, team, as_stored,
+              [&](int64_t p, const StepItem& it) {
         const int64_t t = d.T - p;
         const int64_t s_step = t - 1;
         StepTile<T> s;
