@@ -3,6 +3,7 @@
 
 #include "fastrnn/dispatch.h"
 #include "fastrnn/parallel.h"
+#include "fastrnn/workspace.h"
 
 namespace fastrnn::core {
 
@@ -11,6 +12,22 @@ namespace {
 // much as ~12 streams of w_ih from L3) when dot products along the rows of w_ih as stored
 // need at most this many passes over it (one per step and tile of step_mr rows).
 constexpr int64_t kGemvMaxPasses = 12;
+// dst[c, r] = src[r, c] for src [rows, cols] (both C-contiguous), in blocks that keep
+// both sides' cache lines in use.
+template <typename T>
+void transpose_into(int64_t rows, int64_t cols, const T* src, T* dst, int threads) {
+    constexpr int64_t kBlock = 32;
+    const int64_t row_blocks = (rows + kBlock - 1) / kBlock;
+    parallel_for(row_blocks, threads_for(rows * cols, 1 << 16, threads), [&](int64_t rb) {
+        const int64_t r0 = rb * kBlock, r1 = r0 + kBlock < rows ? r0 + kBlock : rows;
+        for (int64_t c0 = 0; c0 < cols; c0 += kBlock) {
+            const int64_t c1 = c0 + kBlock < cols ? c0 + kBlock : cols;
+            for (int64_t c = c0; c < c1; ++c)
+                for (int64_t r = r0; r < r1; ++r) dst[c * rows + r] = src[r * cols + c];
+        }
+    });
+}
+
 }  // namespace
 
 template <typename T>
@@ -61,25 +78,40 @@ void sequence_grads(const Dims& d, int64_t GH, const T* dg, SeqView<const T> x, 
         ConstMat<T> B{w_ih, Axis::plain(d.I), Axis::plain(1)};
         gemm<T>(TB, d.I, GH, A, B, T(0), dx.p, dx.st, threads);
     }
-    // dw_ih = dG^T x: K runs over the T*B rows in t-major order in both operands.
-    ConstMat<T> dgT{dg, Axis::plain(1), Axis::plain(GH)};
-    gemm<T>(GH, d.I, TB, dgT, ConstMat<T>{x.p, seq_rows(d, x), Axis::plain(x.sk)}, T(0), dw_ih,
-            d.I, threads);
-    // dw_hh = sum_t dG_t^T h_{t-1}: steps 1..T-1 read h_seq, step 0 reads h0.
-    ConstMat<T> dgT1{dg + d.B * GH, Axis::plain(1), Axis::plain(GH)};
-    gemm<T>(GH, d.H, (d.T - 1) * d.B, dgT1,
-            ConstMat<T>{h_seq.p, seq_rows(d, h_seq), Axis::plain(1)}, T(0), dw_hh, d.H, threads);
+    // dw_ih = dG^T x and dw_hh = sum_t dG_t^T h_{t-1}, computed transposed (x^T dG, then
+    // h^T dG) so that dG, the large operand, is the GEMM's B side: its packing copies
+    // contiguous rows, where packing dG^T as the A side gathered columns and took 12% of
+    // a training call at H=64. K runs over the T*B rows in t-major order either way, and
+    // each element's products are summed in the same order, so the bits do not change.
+    Buffer<T> wt(checked_mul(d.I > d.H ? d.I : d.H, GH));
+    ConstMat<T> dgm{dg, Axis::plain(GH), Axis::plain(1)};
+    gemm<T>(d.I, GH, TB, ConstMat<T>{x.p, Axis::plain(x.sk), seq_rows(d, x)}, dgm, T(0),
+            wt.data(), GH, threads);
+    transpose_into(d.I, GH, wt.data(), dw_ih, threads);
+    // Steps 1..T-1 read h_seq; step 0 reads h0 (a zero state adds nothing).
+    ConstMat<T> dgm1{dg + d.B * GH, Axis::plain(GH), Axis::plain(1)};
+    gemm<T>(d.H, GH, (d.T - 1) * d.B, ConstMat<T>{h_seq.p, Axis::plain(1), seq_rows(d, h_seq)},
+            dgm1, T(0), wt.data(), GH, threads);
     if (h0) {
-        ConstMat<T> h0m{h0, Axis::plain(ld_h0), Axis::plain(1)};
-        gemm<T>(GH, d.H, d.B, dgT, h0m, T(1), dw_hh, d.H, threads);
+        ConstMat<T> h0t{h0, Axis::plain(1), Axis::plain(ld_h0)};
+        gemm<T>(d.H, GH, d.B, h0t, dgm, T(1), wt.data(), GH, threads);
     }
-    // db: each column summed by one thread, rows in a fixed order.
-    const int64_t col_blocks = (GH + 15) / 16;
-    parallel_for(col_blocks, threads_for(TB * GH, 1 << 16, threads), [&](int64_t cb) {
-        const int64_t j0 = cb * 16, j1 = j0 + 16 < GH ? j0 + 16 : GH;
-        for (int64_t j = j0; j < j1; ++j) db[j] = T(0);
-        for (int64_t r = 0; r < TB; ++r)
-            for (int64_t j = j0; j < j1; ++j) db[j] += dg[r * GH + j];
+    transpose_into(d.H, GH, wt.data(), dw_hh, threads);
+    // db: each thread sums its own range of columns, walking the rows in order (so the
+    // result does not depend on the thread count) and reading each row's range as one
+    // contiguous run; 16-column strips read with a row stride of 4H starved the
+    // prefetcher (4% of a small-H training call).
+    const int team = threads_for(TB * GH, 1 << 16, threads);
+    parallel_for(team, team, [&](int64_t part) {
+        auto edge = [&](int64_t p) { return p == team ? GH : (GH * p / team) & ~int64_t(15); };
+        const int64_t j0 = edge(part), j1 = edge(part + 1);
+        T* __restrict out = db + j0;
+        const int64_t n = j1 - j0;
+        for (int64_t j = 0; j < n; ++j) out[j] = T(0);
+        for (int64_t r = 0; r < TB; ++r) {
+            const T* __restrict row = dg + r * GH + j0;
+            for (int64_t j = 0; j < n; ++j) out[j] += row[j];
+        }
     });
 }
 
