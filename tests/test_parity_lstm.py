@@ -26,6 +26,7 @@ SHAPES = [
     (9, 6, 33, 65),
     (1, 20, 8, 9),
     (13, 11, 300, 24),
+    (64, 17, 5, 9),  # T*B >= 1024: the weight gradients are computed transposed
 ]
 
 
@@ -115,7 +116,7 @@ def test_lstm_strided_states_and_grads(rng, isa):
 
 # Sizes large enough for the kernels to use 2-3 threads (they keep small calls on one):
 # a batch of 1 and of 5 splits hidden units with a barrier per step, 13 and 16 split rows.
-THREADED_SHAPES = [(1, 20, 40, 256), (5, 20, 40, 128), (13, 20, 40, 128), (16, 20, 24, 96)]
+THREADED_SHAPES = [(1, 20, 40, 256), (5, 20, 40, 128), (13, 20, 40, 128), (16, 20, 24, 96), (64, 17, 24, 40)]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

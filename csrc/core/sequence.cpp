@@ -12,21 +12,45 @@ namespace {
 // much as ~12 streams of w_ih from L3) when dot products along the rows of w_ih as stored
 // need at most this many passes over it (one per step and tile of step_mr rows).
 constexpr int64_t kGemvMaxPasses = 12;
-// dst[c, r] = src[r, c] for src [rows, cols] (both C-contiguous), in blocks that keep
-// both sides' cache lines in use.
+// dst[c, r] = src[r, c] for src [rows, cols] (both C-contiguous). Blocks of 8 source
+// rows: at cols = 1024 the rows lie 4 KiB apart, so taller blocks put more lines in one
+// L1 set than it has ways.
 template <typename T>
 void transpose_into(int64_t rows, int64_t cols, const T* src, T* dst, int threads) {
-    constexpr int64_t kBlock = 32;
-    const int64_t row_blocks = (rows + kBlock - 1) / kBlock;
+    constexpr int64_t kRows = 8, kCols = 64;
+    const int64_t row_blocks = (rows + kRows - 1) / kRows;
     parallel_for(row_blocks, threads_for(rows * cols, 1 << 16, threads), [&](int64_t rb) {
-        const int64_t r0 = rb * kBlock, r1 = r0 + kBlock < rows ? r0 + kBlock : rows;
-        for (int64_t c0 = 0; c0 < cols; c0 += kBlock) {
-            const int64_t c1 = c0 + kBlock < cols ? c0 + kBlock : cols;
+        const int64_t r0 = rb * kRows, r1 = r0 + kRows < rows ? r0 + kRows : rows;
+        for (int64_t c0 = 0; c0 < cols; c0 += kCols) {
+            const int64_t c1 = c0 + kCols < cols ? c0 + kCols : cols;
             for (int64_t c = c0; c < c1; ++c)
                 for (int64_t r = r0; r < r1; ++r) dst[c * rows + r] = src[r * cols + c];
         }
     });
 }
+
+// db[j] = sum_r dg[r, j]. Each thread sums its own range of columns, walking the rows
+// in order (so the result does not depend on the thread count) and reading each row's
+// range as one contiguous run; 16-column strips read with a row stride of 4H starved
+// the prefetcher (4% of a small-H training call).
+template <typename T>
+void sum_columns(int64_t rows, int64_t GH, const T* dg, T* db, int threads) {
+    const int team = threads_for(rows * GH, 1 << 16, threads);
+    parallel_for(team, team, [&](int64_t part) {
+        auto edge = [&](int64_t p) { return p == team ? GH : (GH * p / team) & ~int64_t(15); };
+        const int64_t j0 = edge(part), j1 = edge(part + 1);
+        T* __restrict out = db + j0;
+        const int64_t n = j1 - j0;
+        for (int64_t j = 0; j < n; ++j) out[j] = T(0);
+        for (int64_t r = 0; r < rows; ++r) {
+            const T* __restrict row = dg + r * GH + j0;
+            for (int64_t j = 0; j < n; ++j) out[j] += row[j];
+        }
+    });
+}
+
+// Rows of dG (T*B) from which the weight gradients are computed transposed.
+constexpr int64_t kTransposedGradsMinRows = 1024;
 
 }  // namespace
 
@@ -78,11 +102,26 @@ void sequence_grads(const Dims& d, int64_t GH, const T* dg, SeqView<const T> x, 
         ConstMat<T> B{w_ih, Axis::plain(d.I), Axis::plain(1)};
         gemm<T>(TB, d.I, GH, A, B, T(0), dx.p, dx.st, threads);
     }
-    // dw_ih = dG^T x and dw_hh = sum_t dG_t^T h_{t-1}, computed transposed (x^T dG, then
-    // h^T dG) so that dG, the large operand, is the GEMM's B side: its packing copies
-    // contiguous rows, where packing dG^T as the A side gathered columns and took 12% of
-    // a training call at H=64. K runs over the T*B rows in t-major order either way, and
-    // each element's products are summed in the same order, so the bits do not change.
+    // dw_ih = dG^T x and dw_hh = sum_t dG_t^T h_{t-1}. K runs over the T*B rows in t-major
+    // order. With many rows they are computed transposed (x^T dG, then h^T dG, and a
+    // transpose of the small result) so that dG, the large operand, is the GEMM's B side,
+    // packed by contiguous row copies: 4% faster at B=256 T=50 H=64. With few rows the
+    // transposes would cost more than the GEMMs (B=1 T=1: 1.1 ms against 0.14).
+    if (TB < kTransposedGradsMinRows) {
+        ConstMat<T> dgT{dg, Axis::plain(1), Axis::plain(GH)};
+        gemm<T>(GH, d.I, TB, dgT, ConstMat<T>{x.p, seq_rows(d, x), Axis::plain(x.sk)}, T(0),
+                dw_ih, d.I, threads);
+        ConstMat<T> dgT1{dg + d.B * GH, Axis::plain(1), Axis::plain(GH)};
+        gemm<T>(GH, d.H, (d.T - 1) * d.B, dgT1,
+                ConstMat<T>{h_seq.p, seq_rows(d, h_seq), Axis::plain(1)}, T(0), dw_hh, d.H,
+                threads);
+        if (h0) {
+            ConstMat<T> h0m{h0, Axis::plain(ld_h0), Axis::plain(1)};
+            gemm<T>(GH, d.H, d.B, dgT, h0m, T(1), dw_hh, d.H, threads);
+        }
+        sum_columns(TB, GH, dg, db, threads);
+        return;
+    }
     Buffer<T> wt(checked_mul(d.I > d.H ? d.I : d.H, GH));
     ConstMat<T> dgm{dg, Axis::plain(GH), Axis::plain(1)};
     gemm<T>(d.I, GH, TB, ConstMat<T>{x.p, Axis::plain(x.sk), seq_rows(d, x)}, dgm, T(0),
@@ -97,22 +136,7 @@ void sequence_grads(const Dims& d, int64_t GH, const T* dg, SeqView<const T> x, 
         gemm<T>(d.H, GH, d.B, h0t, dgm, T(1), wt.data(), GH, threads);
     }
     transpose_into(d.H, GH, wt.data(), dw_hh, threads);
-    // db: each thread sums its own range of columns, walking the rows in order (so the
-    // result does not depend on the thread count) and reading each row's range as one
-    // contiguous run; 16-column strips read with a row stride of 4H starved the
-    // prefetcher (4% of a small-H training call).
-    const int team = threads_for(TB * GH, 1 << 16, threads);
-    parallel_for(team, team, [&](int64_t part) {
-        auto edge = [&](int64_t p) { return p == team ? GH : (GH * p / team) & ~int64_t(15); };
-        const int64_t j0 = edge(part), j1 = edge(part + 1);
-        T* __restrict out = db + j0;
-        const int64_t n = j1 - j0;
-        for (int64_t j = 0; j < n; ++j) out[j] = T(0);
-        for (int64_t r = 0; r < TB; ++r) {
-            const T* __restrict row = dg + r * GH + j0;
-            for (int64_t j = 0; j < n; ++j) out[j] += row[j];
-        }
-    });
+    sum_columns(TB, GH, dg, db, threads);
 }
 
 #define FASTRNN_INSTANTIATE(T)                                                                 \
