@@ -94,6 +94,15 @@ def test_ranks_with_different_data_are_refused_everywhere(tmp_path):
         assert "rank(s) [1] differ from rank 0 in" in msg and "x shape" in msg and "x CRC-32" in msg
 
 
+def test_ranks_with_different_validation_data_are_refused_everywhere(tmp_path):
+    out = tmp_path / "msg"
+    proc, _ = mpirun("valmismatch", out)
+    assert proc.returncode == 0, proc.stderr
+    for rank in (0, 1):
+        msg = Path(f"{out}.{rank}").read_text()
+        assert msg.endswith("differ from rank 0 in: validation data"), msg
+
+
 def test_progress_and_root_only_callbacks_run_on_rank_0_only(tmp_path):
     out = tmp_path / "counts"
     proc, _ = mpirun("callbacks", out)

@@ -30,8 +30,11 @@ class SingleProcess:
         """Whether ``callback`` runs in this process (``root_only`` ones run on rank 0 only)."""
         return self.is_root or not getattr(callback, "root_only", False)
 
-    def begin_fit(self, model, x: np.ndarray, y: np.ndarray, params: Dict[str, object]) -> None:
-        """Called once before the first step, with the training arrays and fit's settings."""
+    def begin_fit(
+        self, model, x: np.ndarray, y: np.ndarray, validation: Optional[Tuple], params: Dict
+    ) -> None:
+        """Called once before the first step, with the training arrays, the validation
+        pair ``(x_val, y_val)`` or None, and fit's settings."""
 
     def train_step(
         self, model, x: np.ndarray, y: np.ndarray, idx

@@ -16,7 +16,7 @@ instead of hanging in a collective).
 What happens in ``fit``:
 
 * Before the first step, the ranks check that they were given the same data
-  (shapes and a CRC-32 of x and y), settings and model; a mismatch raises the
+  (shapes and a CRC-32 of x and y, and of the validation data), settings and model; a mismatch raises the
   same ``ValueError`` on every rank. Then rank 0 broadcasts its weights, its
   optimizer state and its shuffling state, so every rank starts identical and
   draws the same batch order.
@@ -140,13 +140,18 @@ class MPI(SingleProcess):
 
     # -- fit protocol ------------------------------------------------------------------
 
-    def begin_fit(self, model, x: np.ndarray, y: np.ndarray, params: Dict[str, object]) -> None:
+    def begin_fit(self, model, x, y, validation, params) -> None:
+        x_val, y_val = validation if validation is not None else (None, None)
         mine = {
             "x shape": x.shape,
             "y shape": y.shape,
             "x dtype": str(x.dtype),
             "x CRC-32": _crc32(x),
             "y CRC-32": _crc32(y),
+            # Each rank evaluates a slice of the validation data: it must be the same too.
+            "validation data": None
+            if x_val is None
+            else (x_val.shape, y_val.shape, _crc32(x_val), _crc32(y_val)),
             # verbose may differ: only rank 0 prints anyway.
             "fit settings": sorted((k, v) for k, v in params.items() if k != "verbose"),
             "model": _architecture(model),

@@ -504,7 +504,13 @@ class Sequential:
             "verbose": verbose,
         }
         cb = callbacks_module.CallbackList(cbs, self, params)
-        dist.begin_fit(self, x, y, {**params, "initial_epoch": initial_epoch, "shuffle": shuffle})
+        dist.begin_fit(
+            self,
+            x,
+            y,
+            None if x_val is None else (x_val, y_val),
+            {**params, "initial_epoch": initial_epoch, "shuffle": shuffle},
+        )
         self.history = history
         self.stop_training = False
         metric_names = [m.name for m in self.metrics]

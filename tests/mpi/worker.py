@@ -5,6 +5,7 @@ Modes:
                               history plus whether all ranks ended bit-identical.
   raise                       rank 1 raises in the middle of training.
   mismatch                    rank 1 passes different data; each rank records its error.
+  valmismatch                 the same with different validation data.
   callbacks                   counts per rank how often a root_only and a normal callback ran.
 """
 
@@ -92,6 +93,18 @@ def main() -> None:
         model = make_model("float32", seed=0)
         try:
             model.fit(x, y, epochs=1, batch_size=8, distributed=dist, verbose=0)
+            message = "no error"
+        except ValueError as e:
+            message = str(e)
+        with open(f"{out}.{dist.rank}", "w") as f:
+            f.write(message)
+    elif mode == "valmismatch":
+        x, y = make_data(64)
+        xv, yv = make_data(16 + dist.rank)
+        model = make_model("float32", seed=0)
+        try:
+            model.fit(x, y, epochs=1, batch_size=8, distributed=dist, verbose=0,
+                      validation_data=(xv, yv))
             message = "no error"
         except ValueError as e:
             message = str(e)
