@@ -55,8 +55,10 @@ def training(rounds: int, cores: int) -> None:
         print("training: skipped, no mpiexec (pip install '.[mpi]')\n")
         return
     setups = [(1, 1), (1, cores), (cores, 1)]  # (ranks, threads per rank)
-    print("MPI data-parallel training (fit, float32, Adam; samples/s, median of "
-          f"{rounds} interleaved rounds)")
+    print(
+        "MPI data-parallel training (fit, float32, Adam; samples/s, median of "
+        f"{rounds} interleaved rounds)"
+    )
     head = f"{'case':26s} {'batch':>5s} " + " ".join(f"{f'{r}r x {t}t':>10s}" for r, t in setups)
     print(head + f" {'speed-up':>9s} {'step ms':>8s} {'allreduce':>10s}")
     for case in TRAIN_CASES:
@@ -69,10 +71,14 @@ def training(rounds: int, cores: int) -> None:
         step = statistics.median(r["step_ms"] for r in last)
         comm = statistics.median(r["allreduce_ms"] for r in last)
         cells = " ".join(f"{rate[s]:10.0f}" for s in setups)
-        print(f"{case[0]:26s} {case[4]:5d} {cells} {rate[setups[-1]] / rate[setups[0]]:8.2f}x "
-              f"{step:8.2f} {comm * 1e3:7.0f} us  ({last[0]['params']:,} params)")
-    print(f"speed-up: {cores} ranks against 1 rank with 1 thread; step ms and allreduce: "
-          f"{cores} ranks\n")
+        print(
+            f"{case[0]:26s} {case[4]:5d} {cells} {rate[setups[-1]] / rate[setups[0]]:8.2f}x "
+            f"{step:8.2f} {comm * 1e3:7.0f} us  ({last[0]['params']:,} params)"
+        )
+    print(
+        f"speed-up: {cores} ranks against 1 rank with 1 thread; step ms and allreduce: "
+        f"{cores} ranks\n"
+    )
 
 
 def inference(rounds: int, cores: int) -> None:
@@ -93,14 +99,23 @@ def inference(rounds: int, cores: int) -> None:
         def run():
             fastrnn.set_num_threads(threads)
             model.predict(x, batch_size=chunk)
+
         return run
 
     def threaded():
         fastrnn.set_num_threads(1)
         fdask.predict(model, xd).compute(scheduler="threads", num_workers=cores)
 
-    with LocalCluster(n_workers=cores, threads_per_worker=1, processes=True,
-                      host="127.0.0.1", dashboard_address=None) as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=cores,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         from distributed import wait
 
         # The input lives on the workers (as data loaded there would), so the timing is
@@ -113,9 +128,12 @@ def inference(rounds: int, cores: int) -> None:
         def cluster_run():
             client.compute(fdask.predict(model, x_on_cluster)).result()
 
-        setups = [("predict, 1 thread", local(1)), (f"predict, {cores} threads", local(cores)),
-                  (f"dask threads, {cores} x 1 thread", threaded),
-                  (f"dask LocalCluster, {cores} x 1 proc", cluster_run)]
+        setups = [
+            ("predict, 1 thread", local(1)),
+            (f"predict, {cores} threads", local(cores)),
+            (f"dask threads, {cores} x 1 thread", threaded),
+            (f"dask LocalCluster, {cores} x 1 proc", cluster_run),
+        ]
         times = {name: [] for name, _ in setups}
         for name, fn in setups:
             fn()  # warm-up
@@ -126,15 +144,19 @@ def inference(rounds: int, cores: int) -> None:
                 times[name].append(time.perf_counter() - t0)
     fastrnn.set_num_threads(0)
     base = statistics.median(times[setups[0][0]])
-    print(f"Batch inference, LSTM I{i} H{h} T{t}, {n} sequences in blocks of {chunk} "
-          f"(sequences/s, median of {rounds} rounds)")
+    print(
+        f"Batch inference, LSTM I{i} H{h} T{t}, {n} sequences in blocks of {chunk} "
+        f"(sequences/s, median of {rounds} rounds)"
+    )
     for name, _ in setups:
         sec = statistics.median(times[name])
         print(f"  {name:34s} {n / sec:9.0f} seq/s  {base / sec:5.2f}x")
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--rounds", type=int, default=3)
     args = p.parse_args()
     cores = len(os.sched_getaffinity(0))

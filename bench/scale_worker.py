@@ -42,12 +42,16 @@ def main() -> None:
         times.append(time.perf_counter() - t0)
     if dist.is_root:
         steps = epochs * -(-samples // batch)
-        print(json.dumps({
-            "samples_per_s": samples * epochs / seconds,
-            "step_ms": 1e3 * seconds / steps,
-            "allreduce_ms": 1e3 * statistics.median(times),
-            "params": model.count_params(),
-        }))
+        print(
+            json.dumps(
+                {
+                    "samples_per_s": samples * epochs / seconds,
+                    "step_ms": 1e3 * seconds / steps,
+                    "allreduce_ms": 1e3 * statistics.median(times),
+                    "params": model.count_params(),
+                }
+            )
+        )
 
 
 if __name__ == "__main__":

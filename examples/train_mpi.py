@@ -36,7 +36,7 @@ def main() -> None:
             f"{dist.size} rank(s), {fastrnn.get_num_threads()} thread(s) each: "
             f"{seconds:.1f} s, {600 * 100 / seconds:.0f} samples/s; "
             f"test MSE {np.mean((preds - y_test) ** 2):.5f} "
-            f"(predicting 0: {np.mean(y_test ** 2):.4f})"
+            f"(predicting 0: {np.mean(y_test**2):.4f})"
         )
         model.save("lstm_mpi.npz")
 

@@ -66,13 +66,16 @@ def test_numpy_input_is_chunked_and_the_model_is_one_task(x):
 def test_local_cluster_on_loopback_equals_predict(x):
     distributed = pytest.importorskip("distributed", reason="distributed not installed")
     model = _model(return_sequences=True)
-    with distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=None,
-    ) as cluster, distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         lazy = fdask.predict(model, x, chunks=80)
         got = client.compute(lazy).result(timeout=120)
         assert len(client.scheduler_info()["workers"]) == 2
@@ -83,7 +86,7 @@ def test_bad_arguments(x):
     model = _model()
     with pytest.raises(TypeError, match="`model` must be a fastrnn model, got str"):
         fdask.predict("model", x)
-    with pytest.raises(ValueError, match=r"`x` must be 3-D \(batch, timesteps, features\), got shape \(301, 9\)"):
+    with pytest.raises(ValueError, match=r"`x` must be 3-D \(batch, timesteps, features\), got"):
         fdask.predict(model, x[..., 0])
     with pytest.raises(ValueError, match="`x` must have 3 features"):
         fdask.predict(model, np.zeros((4, 5, 2)))

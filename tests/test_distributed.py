@@ -24,7 +24,8 @@ import fastrnn
 pytest.importorskip("mpi4py", reason="mpi4py not installed (pip install '.[mpi]')")
 
 WORKER = Path(__file__).parent / "mpi" / "worker.py"
-MPIEXEC = shutil.which("mpiexec", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+_SEARCH = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+MPIEXEC = shutil.which("mpiexec", path=_SEARCH)
 if MPIEXEC is None:
     pytest.skip("no mpiexec found (pip install '.[mpi]' brings MPICH's)", allow_module_level=True)
 
@@ -43,7 +44,8 @@ def _launcher_flags():
 
 
 def mpirun(*args, n=2, timeout=120):
-    cmd = [MPIEXEC, "-n", str(n), *_launcher_flags(), sys.executable, "-m", "mpi4py", str(WORKER), *map(str, args)]
+    cmd = [MPIEXEC, "-n", str(n), *_launcher_flags(), sys.executable, "-m", "mpi4py", str(WORKER)]
+    cmd += [str(a) for a in args]
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
     start = time.monotonic()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
@@ -85,22 +87,20 @@ def test_a_failing_rank_ends_the_job(tmp_path):
     assert seconds < 60, f"the job took {seconds:.0f} s to end after a rank raised"
 
 
-def test_ranks_with_different_data_are_refused_everywhere(tmp_path):
+@pytest.mark.parametrize(
+    "mode, what",
+    [
+        ("mismatch", ["fit settings", "x CRC-32", "x shape", "y CRC-32", "y shape"]),
+        ("valmismatch", ["validation data"]),
+    ],
+)
+def test_ranks_with_different_data_are_refused_everywhere(tmp_path, mode, what):
     out = tmp_path / "msg"
-    proc, _ = mpirun("mismatch", out)
+    proc, _ = mpirun(mode, out)
     assert proc.returncode == 0, proc.stderr
     for rank in (0, 1):
         msg = Path(f"{out}.{rank}").read_text()
-        assert "rank(s) [1] differ from rank 0 in" in msg and "x shape" in msg and "x CRC-32" in msg
-
-
-def test_ranks_with_different_validation_data_are_refused_everywhere(tmp_path):
-    out = tmp_path / "msg"
-    proc, _ = mpirun("valmismatch", out)
-    assert proc.returncode == 0, proc.stderr
-    for rank in (0, 1):
-        msg = Path(f"{out}.{rank}").read_text()
-        assert msg.endswith("differ from rank 0 in: validation data"), msg
+        assert msg.endswith(f"rank(s) [1] differ from rank 0 in: {', '.join(what)}"), msg
 
 
 def test_progress_and_root_only_callbacks_run_on_rank_0_only(tmp_path):

@@ -116,7 +116,13 @@ def test_lstm_strided_states_and_grads(rng, isa):
 
 # Sizes large enough for the kernels to use 2-3 threads (they keep small calls on one):
 # a batch of 1 and of 5 splits hidden units with a barrier per step, 13 and 16 split rows.
-THREADED_SHAPES = [(1, 20, 40, 256), (5, 20, 40, 128), (13, 20, 40, 128), (16, 20, 24, 96), (64, 17, 24, 40)]
+THREADED_SHAPES = [
+    (1, 20, 40, 256),
+    (5, 20, 40, 128),
+    (13, 20, 40, 128),
+    (16, 20, 24, 96),
+    (64, 17, 24, 40),
+]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -16,10 +16,10 @@ instead of hanging in a collective).
 What happens in ``fit``:
 
 * Before the first step, the ranks check that they were given the same data
-  (shapes and a CRC-32 of x and y, and of the validation data), settings and model; a mismatch raises the
-  same ``ValueError`` on every rank. Then rank 0 broadcasts its weights, its
-  optimizer state and its shuffling state, so every rank starts identical and
-  draws the same batch order.
+  (shapes and a CRC-32 of x and y, and of the validation data), settings and
+  model; a mismatch raises the same ``ValueError`` on every rank. Then rank 0
+  broadcasts its weights, its optimizer state and its shuffling state, so every
+  rank starts identical and draws the same batch order.
 * ``batch_size`` is the GLOBAL batch. Each global batch is cut into ``size``
   contiguous slices whose lengths differ by at most one; rank r trains on
   slice r. Nothing is padded or dropped: a short last batch is split the same
@@ -62,7 +62,10 @@ def _architecture(model) -> list:
     # Layer types and settings without names or seeds: ranks may seed differently,
     # rank 0's weights are broadcast anyway.
     return [
-        (type(layer).__name__, {k: v for k, v in layer.get_config().items() if k not in ("name", "seed")})
+        (
+            type(layer).__name__,
+            {k: v for k, v in layer.get_config().items() if k not in ("name", "seed")},
+        )
         for layer in model.layers
     ]
 
@@ -106,7 +109,8 @@ class MPI(SingleProcess):
         comm = mpi.COMM_WORLD if comm is None else comm
         if not isinstance(comm, mpi.Intracomm):
             raise TypeError(
-                f"`comm` must be an mpi4py Intracomm (e.g. MPI.COMM_WORLD), got {type(comm).__name__}"
+                "`comm` must be an mpi4py Intracomm (e.g. MPI.COMM_WORLD), got "
+                f"{type(comm).__name__}"
             )
         self.comm = comm
         self.rank = comm.Get_rank()

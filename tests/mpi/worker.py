@@ -75,36 +75,45 @@ def main() -> None:
         x, y = make_data(n)
         model = make_model(dtype, seed=dist.rank)
         hist = model.fit(
-            x, y, epochs=epochs, batch_size=batch, distributed=dist, verbose=0,
+            x,
+            y,
+            epochs=epochs,
+            batch_size=batch,
+            distributed=dist,
+            verbose=0,
             validation_split=0.2,
         )
         weights = dist.comm.gather(model._flat_weights.copy(), root=0)
         if dist.is_root:
             same = all(np.array_equal(weights[0], w) for w in weights)
-            np.savez(out, weights=weights[0], identical=same, threads=fastrnn.get_num_threads(),
-                     **{k: np.array(v) for k, v in hist.history.items()})
+            np.savez(
+                out,
+                weights=weights[0],
+                identical=same,
+                threads=fastrnn.get_num_threads(),
+                **{k: np.array(v) for k, v in hist.history.items()},
+            )
     elif mode == "raise":
         x, y = make_data(64)
         model = make_model("float32", seed=0)
-        model.fit(x, y, epochs=1000, batch_size=8, distributed=dist, verbose=0,
-                  callbacks=[RaiseOnRank1(dist.rank)])
-    elif mode == "mismatch":
-        x, y = make_data(64 + dist.rank)
+        model.fit(
+            x,
+            y,
+            epochs=1000,
+            batch_size=8,
+            distributed=dist,
+            verbose=0,
+            callbacks=[RaiseOnRank1(dist.rank)],
+        )
+    elif mode in ("mismatch", "valmismatch"):
+        # Rank 1 gets one more training (or validation) sample than rank 0.
+        x, y = make_data(64 + (dist.rank if mode == "mismatch" else 0))
+        val = make_data(16 + dist.rank) if mode == "valmismatch" else None
         model = make_model("float32", seed=0)
         try:
-            model.fit(x, y, epochs=1, batch_size=8, distributed=dist, verbose=0)
-            message = "no error"
-        except ValueError as e:
-            message = str(e)
-        with open(f"{out}.{dist.rank}", "w") as f:
-            f.write(message)
-    elif mode == "valmismatch":
-        x, y = make_data(64)
-        xv, yv = make_data(16 + dist.rank)
-        model = make_model("float32", seed=0)
-        try:
-            model.fit(x, y, epochs=1, batch_size=8, distributed=dist, verbose=0,
-                      validation_data=(xv, yv))
+            model.fit(
+                x, y, epochs=1, batch_size=8, distributed=dist, verbose=0, validation_data=val
+            )
             message = "no error"
         except ValueError as e:
             message = str(e)
@@ -116,8 +125,13 @@ def main() -> None:
         counts = [Count(), RootCount()]
         model.fit(x, y, epochs=2, batch_size=16, distributed=dist, verbose=2, callbacks=counts)
         with open(f"{out}.{dist.rank}", "w") as f:
-            json.dump({"normal": [counts[0].batches, counts[0].epochs],
-                       "root_only": [counts[1].batches, counts[1].epochs]}, f)
+            json.dump(
+                {
+                    "normal": [counts[0].batches, counts[0].epochs],
+                    "root_only": [counts[1].batches, counts[1].epochs],
+                },
+                f,
+            )
     else:
         raise SystemExit(f"unknown mode {mode}")
 
