@@ -252,6 +252,9 @@ class OrtRunner(Runner):
         opts.log_severity_level = 3
         # fastrnn flushes denormals too; this is ORT's documented switch for it.
         opts.add_session_config_entry("session.set_denormal_as_zero", "1")
+        # Spinning workers outlive the settle pause and steal a core from the next peer
+        # of the round (bench/README.md, "What each peer runs").
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(
             _onnx_model(case, data), opts, providers=["CPUExecutionProvider"]
         )
