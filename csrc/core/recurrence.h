@@ -92,11 +92,14 @@ void run_steps(int64_t steps, int64_t B, int64_t H, int mr, int64_t units, int t
         parallel_steps(steps, team, team, /*barrier=*/false,
                        [&](int64_t step, int64_t g0, int64_t g1) {
                            for (int64_t g = g0; g < g1; ++g) {
-                               const int64_t r_begin = B * g / team, r_end = B * (g + 1) / team;
+                               const int64_t r0 = B * g / team, rows = B * (g + 1) / team - r0;
+                               // Tiles of equal height (8 rows: 4 + 4, not 6 + 2; a 2-row
+                               // tile does a third of the FMAs per load of a 6-row one).
+                               const int64_t n = (rows + mr - 1) / mr;
                                for (int64_t j = 0; j < blocks; ++j) {
                                    const int64_t blk = alternate && step % 2 ? blocks - 1 - j : j;
-                                   for (int64_t r0 = r_begin; r0 < r_end; r0 += mr)
-                                       tile(step, blk, r0, r_end);
+                                   for (int64_t k = 0; k < n; ++k)
+                                       tile(step, blk, r0 + rows * k / n, r0 + rows * (k + 1) / n);
                                }
                            }
                        });
