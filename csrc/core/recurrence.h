@@ -111,7 +111,8 @@ void run_steps(int64_t steps, int64_t B, int64_t H, int mr, int64_t units, int t
                    [&](int64_t step, int64_t begin, int64_t end) {
                        for (int64_t j = begin; j < end; ++j) {
                            const int64_t i = alternate && step % 2 ? end - 1 - (j - begin) : j;
-                           tile(step, i / row_tiles, (i % row_tiles) * mr, B);
+                           const int64_t k = i % row_tiles;  // equal heights, as above
+                           tile(step, i / row_tiles, B * k / row_tiles, B * (k + 1) / row_tiles);
                        }
                    });
 }
