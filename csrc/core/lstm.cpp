@@ -111,9 +111,10 @@ void lstm_forward(const LstmForwardArgs<T>& a, int threads) {
     };
 
     if (fused) {
-        run_steps(d.T, d.B, d.H, kt.step_mr, units, team, natural, [&](int64_t t, const StepItem& it) {
-            tile(t, it, training ? a.gates + t * d.B * G4 : nullptr);
-        });
+        run_steps(d.T, d.B, d.H, kt.step_mr, units, team, natural,
+                  [&](int64_t t, const StepItem& it) {
+                      tile(t, it, training ? a.gates + t * d.B * G4 : nullptr);
+                  });
     } else {
         for (int64_t t0 = 0; t0 < d.T; t0 += chunk) {
             const int64_t nt = std::min(chunk, d.T - t0);
@@ -121,8 +122,8 @@ void lstm_forward(const LstmForwardArgs<T>& a, int threads) {
             project_inputs<T>(d, G4, a.x, t0, nt, a.w.w_ih, a.w.b, gbuf, threads);
             run_steps(nt, d.B, d.H, kt.step_mr, units, team, natural,
                       [&](int64_t step, const StepItem& it) {
-                tile(t0 + step, it, gbuf + step * d.B * G4);
-            });
+                          tile(t0 + step, it, gbuf + step * d.B * G4);
+                      });
         }
     }
     copy_rows(d.B, d.H, a.h_seq.row(d.T - 1, 0), a.h_seq.sb, a.h_n);
@@ -153,8 +154,7 @@ void lstm_backward(const LstmBackwardArgs<T>& a, int threads) {
     // Phase p = 0 runs the gate derivatives of step T-1 from dh_n; phase p >= 1 computes
     // dh_{t-1} = dG_t * w_hh for t = T-p, then the derivatives of step t-1 (or dh0 when
     // t = 0).
-    run_steps(d.T + 1, d.B, d.H, kt.step_mr, units, team, as_stored,
-              [&](int64_t p, const StepItem& it) {
+    const auto phase = [&](int64_t p, const StepItem& it) {
         const int64_t t = d.T - p;  // the step whose dG feeds the product; t = T: none
         const int64_t s_step = t - 1;  // the step whose derivatives the epilogue computes
         StepTile<T> s;
@@ -198,7 +198,8 @@ void lstm_backward(const LstmBackwardArgs<T>& a, int threads) {
             s.peephole = a.w.peephole ? a.w.peephole + it.u0 : nullptr;
         }
         kt.lstm_backward_tile(s);
-    });
+    };
+    run_steps(d.T + 1, d.B, d.H, kt.step_mr, units, team, as_stored, phase);
     std::memcpy(a.dc0, dc.data(), static_cast<size_t>(d.B * d.H) * sizeof(T));
 
     sequence_grads<T>(d, G4, dg.data(), a.x, a.h0, a.ld_h0, a.h_seq, a.w.w_ih, a.dx, a.dw_ih,

@@ -81,8 +81,8 @@ void rnn_forward(const RnnForwardArgs<T>& a, int threads) {
             project_inputs<T>(d, d.H, a.x, t0, nt, a.w_ih, a.b, pre.data(), threads);
             run_steps(nt, d.B, d.H, kt.step_mr, units, team, natural,
                       [&](int64_t step, const StepItem& it) {
-                tile(t0 + step, it, pre.data() + step * d.B * d.H);
-            });
+                          tile(t0 + step, it, pre.data() + step * d.B * d.H);
+                      });
         }
     }
     for (int64_t b = 0; b < d.B; ++b)
@@ -106,8 +106,7 @@ void rnn_backward(const RnnBackwardArgs<T>& a, int threads) {
 
     // Phases as in lstm_backward: p = 0 starts from dh_n, p >= 1 multiplies da_t by w_hh
     // (t = T-p) and differentiates step t-1, or writes dh0 after t = 0.
-    run_steps(d.T + 1, d.B, d.H, kt.step_mr, units, team, as_stored,
-              [&](int64_t p, const StepItem& it) {
+    const auto phase = [&](int64_t p, const StepItem& it) {
         const int64_t t = d.T - p;
         const int64_t s_step = t - 1;
         StepTile<T> s;
@@ -143,7 +142,8 @@ void rnn_backward(const RnnBackwardArgs<T>& a, int threads) {
             s.relu = relu;
         }
         kt.rnn_backward_tile(s);
-    });
+    };
+    run_steps(d.T + 1, d.B, d.H, kt.step_mr, units, team, as_stored, phase);
     sequence_grads<T>(d, d.H, da.data(), a.x, a.h0, a.ld_h0, a.h_seq, a.w_ih, a.dx, a.dw_ih,
                       a.dw_hh, a.db, threads);
 }

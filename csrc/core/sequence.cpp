@@ -12,6 +12,7 @@ namespace {
 // much as ~12 streams of w_ih from L3) when dot products along the rows of w_ih as stored
 // need at most this many passes over it (one per step and tile of step_mr rows).
 constexpr int64_t kGemvMaxPasses = 12;
+
 // dst[c, r] = src[r, c] for src [rows, cols] (both C-contiguous). Blocks of 8 source
 // rows: at cols = 1024 the rows lie 4 KiB apart, so taller blocks put more lines in one
 // L1 set than it has ways.
