@@ -167,20 +167,25 @@ class Sequential:
         self._bind_flat_buffers()
         self.built = True
 
+    def _layer_views(self, flat: np.ndarray) -> List[List[np.ndarray]]:
+        """Per layer, views of ``flat`` shaped like its weights, in ``get_weights`` order."""
+        views, offset = [], 0
+        for layer in self.layers:
+            views.append([])
+            for shape in layer.weight_shapes():
+                n = int(np.prod(shape))
+                views[-1].append(flat[offset : offset + n].reshape(shape))
+                offset += n
+        return views
+
     def _bind_flat_buffers(self) -> None:
         sizes = [int(np.prod(s)) for layer in self.layers for s in layer.weight_shapes()]
         total = sum(sizes)
         self._flat_weights = np.empty(total, dtype=self.dtype)
         self._grad_buffer = np.zeros(total, dtype=self.dtype)
         self._flat_grads = self._grad_buffer
-        offset = 0
-        for layer in self.layers:
-            w_views, g_views = [], []
-            for shape in layer.weight_shapes():
-                n = int(np.prod(shape))
-                w_views.append(self._flat_weights[offset : offset + n].reshape(shape))
-                g_views.append(self._flat_grads[offset : offset + n].reshape(shape))
-                offset += n
+        weights, grads = self._layer_views(self._flat_weights), self._layer_views(self._flat_grads)
+        for layer, w_views, g_views in zip(self.layers, weights, grads):
             layer._bind(w_views, g_views)
         self._segments = optimizers_module._segment_index(sizes)
 
@@ -195,13 +200,7 @@ class Sequential:
         if self._grad_buffer.size < total + tail:
             self._grad_buffer = np.zeros(total + tail, dtype=self.dtype)
             self._flat_grads = self._grad_buffer[:total]
-            offset = 0
-            for layer in self.layers:
-                g_views = []
-                for shape in layer.weight_shapes():
-                    n = int(np.prod(shape))
-                    g_views.append(self._flat_grads[offset : offset + n].reshape(shape))
-                    offset += n
+            for layer, g_views in zip(self.layers, self._layer_views(self._flat_grads)):
                 layer._grad_views = dict(zip(layer._weight_names, g_views))
                 layer.grads = dict(layer._grad_views)
         return self._grad_buffer[: total + tail]
