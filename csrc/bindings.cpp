@@ -19,6 +19,7 @@
 #include "fastrnn/peak.h"
 #include "fastrnn/rnn.h"
 #include "fastrnn/workspace.h"
+#include "core/sequence.h"
 
 namespace py = pybind11;
 
@@ -531,6 +532,16 @@ PYBIND11_MODULE(_core, m) {
         },
         py::arg("threads"), py::arg("seconds") = 0.2,
         "Measured float32 FMA GFLOP/s of the active ISA on `threads` threads.");
+    m.def(
+        "_grad_chunk_steps",
+        [](int64_t T, int64_t B, int64_t GH, bool float64) {
+            if (T < 1 || B < 1 || GH < 1) throw py::value_error("T, B and GH must be >= 1");
+            const Dims d{T, B, 0, 0};
+            return float64 ? core::SequenceGrads<double>::chunk_steps(d, GH)
+                           : core::SequenceGrads<float>::chunk_steps(d, GH);
+        },
+        py::arg("T"), py::arg("B"), py::arg("GH"), py::arg("float64"),
+        "Steps per chunk of the backward's gradient GEMMs (tests: shapes with several).");
     m.def("set_num_threads", &set_max_threads, py::arg("n"));
     m.def("get_num_threads", &max_threads);
     m.attr("openmp") = have_openmp();

@@ -475,13 +475,15 @@ HUGE_HARNESS = textwrap.dedent(
         args = (x, None, z(H, I), z(H, H), z(H))
         return lambda: fastrnn.rnn_forward(*args)
 
-    def rnn_backward_tampered(BT, H, I=1):
-        # a cache whose x and h_seq are zero-stride views of B*T rows
+    def rnn_backward_tampered(BT, H, I=1, batch_first=True):
+        # a cache whose x and h_seq are zero-stride views of B*T rows: (B=1, T=BT) when
+        # batch_first, else (T=1, B=BT)
         import dataclasses
         out = fastrnn.rnn_forward(np.zeros((1, 1, I), f32), None, np.zeros((H, I), f32),
                                   np.zeros((H, H), f32), np.zeros(H, f32), training=True)
         h_seq = as_strided(np.zeros(H, f32), (1, BT, H), (0, 0, 4))
-        c = dataclasses.replace(out.cache, x=bcast((1, BT, I)), h_seq=h_seq)
+        c = dataclasses.replace(out.cache, x=bcast((1, BT, I)), h_seq=h_seq,
+                                batch_first=batch_first)
         return lambda: fastrnn.rnn_backward(None, None, c)
 
     def model_predict(shape, dtype):
@@ -513,9 +515,9 @@ HUGE_HARNESS = textwrap.dedent(
         "lstm-infer-8GB": lambda: lstm(bcast((1, 2**28, 2)), 8, False),
         "lstm-train-6GB": lambda: lstm(bcast((2**10, 2**16, 1)), 4, True),
         "rnn-8GB": lambda: rnn(bcast((2**13, 2**16, 3)), 4),
-        # the core's own workspace (dx is small, the B*T*H scratch is not)
-        "rnn-backward-workspace-16GB": lambda: rnn_backward_tampered(2**26, 64),
-        "rnn-backward-workspace-1TB": lambda: rnn_backward_tampered(2**26, 2**12),
+        # the core's own workspace, [chunk + 1, B, H]: dx and dh0 (1 GiB each) fit in the
+        # limit, the 2 GiB of scratch on top of them does not
+        "rnn-backward-workspace-2GB": lambda: rnn_backward_tampered(2**28, 1, 1, False),
         # the model layer
         "model-predict-float32": lambda: model_predict((2**40, 2**18, 3), f32),
         "model-predict-float64-copy": lambda: model_predict((2**29, 2**28, 3), np.float64),

@@ -140,7 +140,8 @@ MEMORY_SCRIPT = textwrap.dedent(
 def test_long_sequence_memory_is_as_predicted():
     """Peak resident growth of each call against the design: inference keeps h_seq plus
     at most one 8 MiB chunk of gates; a training forward keeps h_seq, gates (4H) and c_seq
-    (H) per step; backward needs dx and one (T, B, 4H) workspace."""
+    (H) per step; backward returns dx and keeps dG for one chunk of steps only (about
+    4 MiB; T*B*4H would be 12 MiB here)."""
     T, itemsize = T_LONG, 4
     proc = subprocess.run(
         [sys.executable, "-c", MEMORY_SCRIPT, str(T), str(B), str(I), str(H)],
@@ -150,17 +151,20 @@ def test_long_sequence_memory_is_as_predicted():
     got = json.loads(proc.stdout.strip().splitlines()[-1])
     mib = 1 << 20
     h_seq = T * B * H * itemsize
+    dx = T * B * I * itemsize
     predicted = {
         "inference": h_seq,
         "training_forward": T * B * (4 * H + H) * itemsize + h_seq,
-        "backward": T * B * (I + 4 * H) * itemsize,
+        "backward": dx + 4 * mib,
     }
     slack = {"inference": 8 * mib + 2 * mib, "training_forward": 3 * mib, "backward": 3 * mib}
     report = {k: (got[k] / mib, predicted[k] / mib) for k in got}
     for k, limit in predicted.items():
         assert got[k] <= limit + slack[k], f"{k}: MiB (measured, predicted) {report}"
-    for k in ("training_forward", "backward"):
-        assert got[k] >= 0.8 * predicted[k], f"{k}: less than predicted? {report}"
+    # The dG chunk may reuse scratch an earlier call left cached; the outputs cannot.
+    lower = {"training_forward": predicted["training_forward"], "backward": dx}
+    for k, v in lower.items():
+        assert got[k] >= 0.8 * v, f"{k}: less than predicted? {report}"
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

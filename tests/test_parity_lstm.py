@@ -70,6 +70,31 @@ def test_lstm_matches_reference(rng, isa, shape, dtype, batch_first, peephole):
     assert_all_close(*run_both(case, grads, batch_first), dtype)
 
 
+def chunked_steps(B, GH, dtype):
+    """Steps per chunk of the backward's gradient GEMMs for this shape; the tests below
+    take T past one chunk (T = chunk + 1: a last chunk of one step, which holds step 0) and
+    past two (2 * chunk + 3). The chunking does not depend on the kernel path, so they run
+    on the default one. They compare float64 only: several chunks need sums of more
+    than 2000 products per weight gradient, where even the float32 oracle misses the float32
+    tolerance (by up to 1.3x, measured). The chunking is the same code for both types, and
+    the float32 kernels are compared in the other shapes and across threads below."""
+    return fastrnn._core._grad_chunk_steps(10**6, B, GH, dtype == np.float64)
+
+
+@pytest.mark.parametrize("dtype", [np.float64])
+@pytest.mark.parametrize("layout", ["bf", "tm"])
+@pytest.mark.parametrize("variant", ["plain", "peep", "no-states"])
+@pytest.mark.parametrize("extra", [1, "2c+3"])
+def test_lstm_backward_in_chunks_matches_reference(rng, dtype, layout, variant, extra):
+    B, I, H = 128, 5, 128
+    chunk = chunked_steps(B, 4 * H, dtype)
+    T = chunk + 1 if extra == 1 else 2 * chunk + 3
+    assert chunk < T <= 64, chunk  # several chunks, and a reference that stays cheap
+    case, grads = make_lstm_case(rng, B, T, I, H, dtype, peephole=variant == "peep",
+                                 batch_first=layout == "bf", states=variant != "no-states")
+    assert_all_close(*run_both(case, grads, layout == "bf"), dtype)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("peephole", [False, True], ids=["plain", "peep"])
 def test_lstm_no_states_no_output_grads(rng, isa, dtype, peephole):
@@ -122,6 +147,7 @@ THREADED_SHAPES = [
     (13, 20, 40, 128),
     (16, 20, 24, 96),
     (64, 17, 24, 40),
+    (64, 17, 8, 256),  # two chunks of the backward's gradient GEMMs
 ]
 
 

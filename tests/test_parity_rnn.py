@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import as64, assert_close, make_rnn_case
-from test_parity_lstm import SHAPES
+from test_parity_lstm import SHAPES, chunked_steps
 
 import fastrnn
 from fastrnn import reference
@@ -39,6 +39,20 @@ def test_rnn_matches_reference(rng, isa, shape, dtype, batch_first, nonlinearity
     assert_all_close(*run_both(case, grads, nonlinearity, batch_first), dtype)
 
 
+@pytest.mark.parametrize("dtype", [np.float64])
+@pytest.mark.parametrize("layout", ["bf", "tm"])
+@pytest.mark.parametrize("states", [True, False])
+@pytest.mark.parametrize("extra", [1, "2c+3"])
+def test_rnn_backward_in_chunks_matches_reference(rng, dtype, layout, states, extra):
+    B, I, H = 128, 5, 512
+    chunk = chunked_steps(B, H, dtype)
+    T = chunk + 1 if extra == 1 else 2 * chunk + 3
+    assert chunk < T <= 64, chunk
+    case, grads = make_rnn_case(rng, B, T, I, H, dtype, batch_first=layout == "bf",
+                                states=states, scale=0.1)
+    assert_all_close(*run_both(case, grads, "tanh", layout == "bf"), dtype)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_rnn_optional_arguments(rng, isa, dtype):
     case, grads = make_rnn_case(rng, 4, 6, 5, 7, dtype, batch_first=False, states=False)
@@ -59,7 +73,8 @@ def test_rnn_reads_any_view_of_x(rng, isa, T):
 
 
 @pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
-@pytest.mark.parametrize("shape", [(1, 40, 40, 512), (5, 30, 40, 256), (16, 30, 40, 160)],
+@pytest.mark.parametrize("shape", [(1, 40, 40, 512), (5, 30, 40, 256), (16, 30, 40, 160),
+                                   (128, 17, 8, 512)],
                          ids=lambda s: "B{}T{}I{}H{}".format(*s))
 def test_rnn_bitwise_identical_across_threads(rng, isa, nonlinearity, shape):
     """Sizes large enough for 2-3 threads (small calls stay on one)."""

@@ -2,8 +2,9 @@
 // one parallel region runs the chunk's steps, each thread owning the same (rows, units)
 // tiles at every step, with the recurrent product and the gate math fused per tile and one
 // barrier per step. Backward mirrors it: the reverse loop keeps only dG_t * w_hh, fused
-// with the gate derivatives of the step before; the input and weight gradients are then
-// whole-sequence GEMMs (sequence_grads).
+// with the gate derivatives of the step before; the input and weight gradients are
+// GEMMs over chunks of steps, each taken as soon as the loop has finished it
+// (SequenceGrads).
 #include "fastrnn/lstm.h"
 
 #include <algorithm>
@@ -28,6 +29,45 @@ template <typename T>
 void copy_rows(int64_t B, int64_t H, const T* src, ptrdiff_t ld_src, T* dst) {
     for (int64_t b = 0; b < B; ++b)
         std::memcpy(dst + b * H, src + b * ld_src, static_cast<size_t>(H) * sizeof(T));
+}
+
+// Adds the peephole gradients of steps [t0, t0 + n) (dG rows dg: [n, B, 4H]) to dp, or
+// writes them when !accumulate: dp_i = sum dA_i * c_{t-1}, dp_f = sum dA_f * c_{t-1},
+// dp_o = sum dA_o * c_t over (t, b) in a fixed order. Blocks of units go to threads whole,
+// and each block walks the rows once, so every cache line of dG and c is read once.
+template <typename T>
+void peephole_grads(const Dims& d, int64_t t0, int64_t n, const T* dg, const T* c_init,
+                    ptrdiff_t ld_c_init, const T* c_seq, bool accumulate, T* dp, int threads) {
+    constexpr int64_t kBlock = 16;
+    const int64_t H = d.H, G4 = kLstmGates * H;
+    const int64_t blocks = (H + kBlock - 1) / kBlock;
+    parallel_for(blocks, threads_for(n * d.B * H, 1 << 16, threads), [&](int64_t blk) {
+        const int64_t j0 = blk * kBlock, nj = H - j0 < kBlock ? H - j0 : kBlock;
+        T si[kBlock] = {}, sf[kBlock] = {}, so[kBlock] = {};
+        if (accumulate)
+            for (int64_t j = 0; j < nj; ++j) {
+                si[j] = dp[j0 + j];
+                sf[j] = dp[H + j0 + j];
+                so[j] = dp[2 * H + j0 + j];
+            }
+        for (int64_t t = t0; t < t0 + n; ++t)
+            for (int64_t b = 0; b < d.B; ++b) {
+                const T* g = dg + ((t - t0) * d.B + b) * G4 + j0;
+                const T* cp = t == 0 ? c_init + b * ld_c_init + j0
+                                     : c_seq + ((t - 1) * d.B + b) * H + j0;
+                const T* c = c_seq + (t * d.B + b) * H + j0;
+                for (int64_t j = 0; j < nj; ++j) {
+                    si[j] += g[j] * cp[j];
+                    sf[j] += g[H + j] * cp[j];
+                    so[j] += g[3 * H + j] * c[j];
+                }
+            }
+        for (int64_t j = 0; j < nj; ++j) {
+            dp[j0 + j] = si[j];
+            dp[H + j0 + j] = sf[j];
+            dp[2 * H + j0 + j] = so[j];
+        }
+    });
 }
 
 }  // namespace
@@ -137,7 +177,14 @@ void lstm_backward(const LstmBackwardArgs<T>& a, int threads) {
     const int64_t G4 = kLstmGates * d.H;
     const KernelTable<T>& kt = kernel_table<T>();
 
-    Buffer<T> dg(checked_mul(checked_mul(d.T, d.B), G4));
+    SequenceGrads<T> grads(d, G4, a.x, a.h0, a.ld_h0, a.h_seq, a.w.w_ih, a.dx, a.dw_ih, a.dw_hh,
+                           a.db, threads);
+    const int64_t chunk = SequenceGrads<T>::chunk_steps(d, G4);
+    // dG of the chunk's steps [t0, t1) and, after them, of step t1 (the previous chunk's
+    // first), which the chunk's first product reads.
+    Buffer<T> dg(checked_mul(checked_mul(chunk + 1, d.B), G4));
+    int64_t t0 = d.T;
+    auto dg_row = [&](int64_t t, int64_t r) { return dg.data() + ((t - t0) * d.B + r) * G4; };
     Buffer<T> dc(checked_mul(d.B, d.H), true);
     Buffer<T> c0_zero(a.c0 ? 0 : checked_mul(d.B, d.H), true);
     if (a.dc_n) copy_rows(d.B, d.H, a.dc_n, a.ld_dc_n, dc.data());
@@ -163,7 +210,7 @@ void lstm_backward(const LstmBackwardArgs<T>& a, int threads) {
         s.K = G4;
         s.H = d.H;
         if (t < d.T) {
-            s.a = dg.data() + (t * d.B + it.r0) * G4;
+            s.a = dg_row(t, it.r0);
             s.lda = G4;
         } else if (a.dh_n) {
             s.acc_init = a.dh_n + it.r0 * a.ld_dh_n + it.u0;
@@ -193,47 +240,29 @@ void lstm_backward(const LstmBackwardArgs<T>& a, int threads) {
             }
             s.dc = dc.data() + it.r0 * d.H + it.u0;
             s.ld_dc = d.H;
-            s.dg = dg.data() + row * G4 + it.u0;
+            s.dg = dg_row(s_step, it.r0) + it.u0;
             s.ld_dg = G4;
             s.peephole = a.w.peephole ? a.w.peephole + it.u0 : nullptr;
         }
         kt.lstm_backward_tile(s);
     };
-    run_steps(d.T + 1, d.B, d.H, kt.step_mr, units, team, as_stored, phase);
-    std::memcpy(a.dc0, dc.data(), static_cast<size_t>(d.B * d.H) * sizeof(T));
-
-    sequence_grads<T>(d, G4, dg.data(), a.x, a.h0, a.ld_h0, a.h_seq, a.w.w_ih, a.dx, a.dw_ih,
-                      a.dw_hh, a.db, threads);
-
-    if (a.w.peephole) {
-        // dp_i = sum dA_i * c_{t-1}, dp_f = sum dA_f * c_{t-1}, dp_o = sum dA_o * c_t over
-        // (t, b) in a fixed order; blocks of units go to threads whole, and each block walks
-        // the rows once, so every cache line of dG and c is read once.
-        constexpr int64_t kBlock = 16;
-        const int64_t H = d.H;
-        const int64_t blocks = (H + kBlock - 1) / kBlock;
-        parallel_for(blocks, threads_for(d.T * d.B * H, 1 << 16, threads), [&](int64_t blk) {
-            const int64_t j0 = blk * kBlock, n = H - j0 < kBlock ? H - j0 : kBlock;
-            T si[kBlock] = {}, sf[kBlock] = {}, so[kBlock] = {};
-            for (int64_t t = 0; t < d.T; ++t)
-                for (int64_t b = 0; b < d.B; ++b) {
-                    const T* g = dg.data() + (t * d.B + b) * G4 + j0;
-                    const T* cp = t == 0 ? c_init + b * ld_c_init + j0
-                                         : a.c_seq + ((t - 1) * d.B + b) * H + j0;
-                    const T* c = a.c_seq + (t * d.B + b) * H + j0;
-                    for (int64_t j = 0; j < n; ++j) {
-                        si[j] += g[j] * cp[j];
-                        sf[j] += g[H + j] * cp[j];
-                        so[j] += g[3 * H + j] * c[j];
-                    }
-                }
-            for (int64_t j = 0; j < n; ++j) {
-                a.dpeephole[j0 + j] = si[j];
-                a.dpeephole[H + j0 + j] = sf[j];
-                a.dpeephole[2 * H + j0 + j] = so[j];
-            }
-        });
+    // Chunks from the end: phases T - t1 .. T - t0 - 1 write dG of steps t1 - 1 .. t0; the
+    // last chunk also runs phase T (dh0).
+    for (int64_t t1 = d.T; t1 > 0; t1 = t0) {
+        const int64_t n = std::min(chunk, t1);
+        t0 = t1 - n;
+        if (t1 < d.T)
+            std::memcpy(dg.data() + n * d.B * G4, dg.data(),
+                        static_cast<size_t>(d.B * G4) * sizeof(T));
+        const int64_t p0 = d.T - t1;
+        run_steps(n + (t0 == 0), d.B, d.H, kt.step_mr, units, team, as_stored,
+                  [&](int64_t k, const StepItem& it) { phase(p0 + k, it); });
+        if (a.w.peephole) peephole_grads(d, t0, n, dg.data(), c_init, ld_c_init, a.c_seq,
+                                         t1 < d.T, a.dpeephole, threads);
+        grads.add(t0, n, dg.data());
     }
+    grads.finish();
+    std::memcpy(a.dc0, dc.data(), static_cast<size_t>(d.B * d.H) * sizeof(T));
 }
 
 template void lstm_forward<float>(const LstmForwardArgs<float>&, int);

@@ -1,9 +1,11 @@
-// Whole-sequence GEMMs shared by rnn.cpp and lstm.cpp.
+// The GEMMs over many (t, b) rows shared by rnn.cpp and lstm.cpp.
 #include "sequence.h"
 
 #include "fastrnn/dispatch.h"
 #include "fastrnn/parallel.h"
 #include "fastrnn/workspace.h"
+
+#include <cstring>
 
 namespace fastrnn::core {
 
@@ -30,19 +32,20 @@ void transpose_into(int64_t rows, int64_t cols, const T* src, T* dst, int thread
     });
 }
 
-// db[j] = sum_r dg[r, j]. Each thread sums its own range of columns, walking the rows
+// db[j] = sum_r dg[r, j] (+ db[j] when accumulating). Each thread sums its own range of columns, walking the rows
 // in order (so the result does not depend on the thread count) and reading each row's
 // range as one contiguous run; 16-column strips read with a row stride of 4H starved
 // the prefetcher (4% of a small-H training call).
 template <typename T>
-void sum_columns(int64_t rows, int64_t GH, const T* dg, T* db, int threads) {
+void sum_columns(int64_t rows, int64_t GH, const T* dg, bool accumulate, T* db, int threads) {
     const int team = threads_for(rows * GH, 1 << 16, threads);
     parallel_for(team, team, [&](int64_t part) {
         auto edge = [&](int64_t p) { return p == team ? GH : (GH * p / team) & ~int64_t(15); };
         const int64_t j0 = edge(part), j1 = edge(part + 1);
         T* __restrict out = db + j0;
         const int64_t n = j1 - j0;
-        for (int64_t j = 0; j < n; ++j) out[j] = T(0);
+        if (!accumulate)
+            for (int64_t j = 0; j < n; ++j) out[j] = T(0);
         for (int64_t r = 0; r < rows; ++r) {
             const T* __restrict row = dg + r * GH + j0;
             for (int64_t j = 0; j < n; ++j) out[j] += row[j];
@@ -52,6 +55,15 @@ void sum_columns(int64_t rows, int64_t GH, const T* dg, T* db, int threads) {
 
 // Rows of dG (T*B) from which the weight gradients are computed transposed.
 constexpr int64_t kTransposedGradsMinRows = 1024;
+// The one stride between consecutive (t, b) rows of v (t-major), or 0 if there is none.
+template <typename T>
+ptrdiff_t row_stride(const Dims& d, const SeqView<T>& v) {
+    if (d.B == 1) return v.st;
+    return v.st == d.B * v.sb ? v.sb : 0;
+}
+
+// Bytes of dG a chunk aims at (SequenceGrads::chunk_steps).
+constexpr int64_t kGradChunkBytes = 4 << 20;
 
 }  // namespace
 
@@ -88,64 +100,97 @@ void project_inputs(const Dims& d, int64_t GH, SeqView<const T> x, int64_t t0, i
 }
 
 template <typename T>
-void sequence_grads(const Dims& d, int64_t GH, const T* dg, SeqView<const T> x, const T* h0,
-                    ptrdiff_t ld_h0, SeqView<const T> h_seq, const T* w_ih, SeqView<T> dx,
-                    T* dw_ih, T* dw_hh, T* db, int threads) {
-    const int64_t TB = d.T * d.B;
-    // dx[t, b] = dG[t, b] * w_ih. C must have one row stride: when dx is batch-first
-    // (rows b-major), walk dG in b-major order instead.
-    if (dx.st == d.B * dx.sb) {
-        ConstMat<T> A{dg, Axis::plain(GH), Axis::plain(1)};
-        ConstMat<T> B{w_ih, Axis::plain(d.I), Axis::plain(1)};
-        gemm<T>(TB, d.I, GH, A, B, T(0), dx.p, dx.sb, threads);
-    } else {  // dx.sb == T * dx.st: row r = b*T + t
-        ConstMat<T> A{dg, Axis::nested(d.T, d.B * GH, GH), Axis::plain(1)};
-        ConstMat<T> B{w_ih, Axis::plain(d.I), Axis::plain(1)};
-        gemm<T>(TB, d.I, GH, A, B, T(0), dx.p, dx.st, threads);
+SequenceGrads<T>::SequenceGrads(const Dims& d, int64_t GH, SeqView<const T> x, const T* h0,
+                                ptrdiff_t ld_h0, SeqView<const T> h_seq, const T* w_ih,
+                                SeqView<T> dx, T* dw_ih, T* dw_hh, T* db, int threads)
+    : d_(d), GH_(GH), x_(x), h_seq_(h_seq), h0_(h0), ld_h0_(ld_h0), w_ih_(w_ih), dx_(dx),
+      dw_ih_(dw_ih), dw_hh_(dw_hh), db_(db), threads_(threads),
+      transposed_(checked_mul(d.T, d.B) >= kTransposedGradsMinRows) {
+    if (transposed_) {
+        wt_ih_.reset(checked_mul(d.I, GH));
+        wt_hh_.reset(checked_mul(d.H, GH));
     }
-    // dw_ih = dG^T x and dw_hh = sum_t dG_t^T h_{t-1}. K runs over the T*B rows in t-major
-    // order. With many rows they are computed transposed (x^T dG, then h^T dG, and a
-    // transpose of the small result) so that dG, the large operand, is the GEMM's B side,
-    // packed by contiguous row copies: 4% faster at B=256 T=50 H=64. With few rows the
-    // transposes would cost more than the GEMMs (B=1 T=1: 1.1 ms against 0.14).
-    if (TB < kTransposedGradsMinRows) {
-        ConstMat<T> dgT{dg, Axis::plain(1), Axis::plain(GH)};
-        gemm<T>(GH, d.I, TB, dgT, ConstMat<T>{x.p, seq_rows(d, x), Axis::plain(x.sk)}, T(0),
-                dw_ih, d.I, threads);
-        ConstMat<T> dgT1{dg + d.B * GH, Axis::plain(1), Axis::plain(GH)};
-        gemm<T>(GH, d.H, (d.T - 1) * d.B, dgT1,
-                ConstMat<T>{h_seq.p, seq_rows(d, h_seq), Axis::plain(1)}, T(0), dw_hh, d.H,
-                threads);
-        if (h0) {
-            ConstMat<T> h0m{h0, Axis::plain(ld_h0), Axis::plain(1)};
-            gemm<T>(GH, d.H, d.B, dgT, h0m, T(1), dw_hh, d.H, threads);
-        }
-        sum_columns(TB, GH, dg, db, threads);
-        return;
-    }
-    Buffer<T> wt(checked_mul(d.I > d.H ? d.I : d.H, GH));
+    if (row_stride(d, dx) == 0)
+        dx_chunk_.reset(checked_mul(checked_mul(chunk_steps(d, GH), d.B), d.I));
+}
+
+template <typename T>
+int64_t SequenceGrads<T>::chunk_steps(const Dims& d, int64_t GH) {
+    const int64_t row_bytes = checked_mul(checked_mul(d.B, GH), sizeof(T));
+    const int64_t by_rows = (kTransposedGradsMinRows + d.B - 1) / d.B;
+    const int64_t by_bytes = kGradChunkBytes / row_bytes;
+    const int64_t steps = by_rows > by_bytes ? by_rows : by_bytes;
+    return steps < d.T ? steps : d.T;
+}
+
+template <typename T>
+void SequenceGrads<T>::add(int64_t t0, int64_t nt, const T* dg) {
+    const Dims& d = d_;
+    const int64_t GH = GH_, rows = nt * d.B;
+    const T beta = first_ ? T(0) : T(1);
+    // dx[t, b] = dG[t, b] * w_ih, into dx in place when the chunk's rows have one stride,
+    // else into a time-major chunk that is then copied row by row (batch-first dx).
     ConstMat<T> dgm{dg, Axis::plain(GH), Axis::plain(1)};
-    gemm<T>(d.I, GH, TB, ConstMat<T>{x.p, Axis::plain(x.sk), seq_rows(d, x)}, dgm, T(0),
-            wt.data(), GH, threads);
-    transpose_into(d.I, GH, wt.data(), dw_ih, threads);
-    // Steps 1..T-1 read h_seq; step 0 reads h0 (a zero state adds nothing).
-    ConstMat<T> dgm1{dg + d.B * GH, Axis::plain(GH), Axis::plain(1)};
-    gemm<T>(d.H, GH, (d.T - 1) * d.B, ConstMat<T>{h_seq.p, Axis::plain(1), seq_rows(d, h_seq)},
-            dgm1, T(0), wt.data(), GH, threads);
-    if (h0) {
-        ConstMat<T> h0t{h0, Axis::plain(1), Axis::plain(ld_h0)};
-        gemm<T>(d.H, GH, d.B, h0t, dgm, T(1), wt.data(), GH, threads);
+    ConstMat<T> w{w_ih_, Axis::plain(d.I), Axis::plain(1)};
+    if (!dx_chunk_.data()) {
+        gemm<T>(rows, d.I, GH, dgm, w, T(0), dx_.row(t0, 0), row_stride(d, dx_), threads_);
+    } else {
+        gemm<T>(rows, d.I, GH, dgm, w, T(0), dx_chunk_.data(), d.I, threads_);
+        for (int64_t t = 0; t < nt; ++t)
+            for (int64_t b = 0; b < d.B; ++b)
+                std::memcpy(dx_.row(t0 + t, b), dx_chunk_.data() + (t * d.B + b) * d.I,
+                            static_cast<size_t>(d.I) * sizeof(T));
     }
-    transpose_into(d.H, GH, wt.data(), dw_hh, threads);
-    sum_columns(TB, GH, dg, db, threads);
+    // dw_ih += dG^T x and dw_hh += sum_t dG_t^T h_{t-1}; K runs over the chunk's rows in
+    // t-major order. Step 0 reads h0 (a zero state adds nothing), later steps h_seq.
+    const SeqView<const T>& x = x_;
+    const ConstMat<T> xm{x.row(t0, 0), seq_rows(d, x), Axis::plain(x.sk)};
+    const int64_t s0 = t0 == 0 ? 1 : 0;  // the chunk's first step with h_{t-1} in h_seq
+    const T* dg1 = dg + s0 * d.B * GH;
+    const int64_t k1 = (nt - s0) * d.B;
+    const T* hp = h_seq_.row(t0 + s0 - 1, 0);
+    const ConstMat<T> hm{hp, seq_rows(d, h_seq_), Axis::plain(1)};
+    const bool with_h0 = t0 == 0 && h0_;
+    if (!transposed_) {
+        // Few rows: dG^T is the A side and the results come out in place.
+        ConstMat<T> dgT{dg, Axis::plain(1), Axis::plain(GH)};
+        gemm<T>(GH, d.I, rows, dgT, xm, beta, dw_ih_, d.I, threads_);
+        ConstMat<T> dgT1{dg1, Axis::plain(1), Axis::plain(GH)};
+        gemm<T>(GH, d.H, k1, dgT1, hm, beta, dw_hh_, d.H, threads_);
+        if (with_h0) {
+            ConstMat<T> h0m{h0_, Axis::plain(ld_h0_), Axis::plain(1)};
+            gemm<T>(GH, d.H, d.B, dgT, h0m, T(1), dw_hh_, d.H, threads_);
+        }
+    } else {
+        // Many rows: x^T dG and h^T dG, so that dG, the large operand, is the GEMM's B
+        // side, packed by contiguous row copies (4% faster at B=256 T=50 H=64); finish()
+        // transposes the small results. With few rows the transposes would cost more than
+        // the GEMMs (B=1 T=1: 1.1 ms against 0.14).
+        gemm<T>(d.I, GH, rows, ConstMat<T>{xm.p, xm.cols, xm.rows}, dgm, beta, wt_ih_.data(),
+                GH, threads_);
+        ConstMat<T> dgm1{dg1, Axis::plain(GH), Axis::plain(1)};
+        gemm<T>(d.H, GH, k1, ConstMat<T>{hm.p, hm.cols, hm.rows}, dgm1, beta, wt_hh_.data(),
+                GH, threads_);
+        if (with_h0) {
+            ConstMat<T> h0t{h0_, Axis::plain(1), Axis::plain(ld_h0_)};
+            gemm<T>(d.H, GH, d.B, h0t, dgm, T(1), wt_hh_.data(), GH, threads_);
+        }
+    }
+    sum_columns(rows, GH, dg, !first_, db_, threads_);
+    first_ = false;
+}
+
+template <typename T>
+void SequenceGrads<T>::finish() {
+    if (!transposed_) return;
+    transpose_into(d_.I, GH_, wt_ih_.data(), dw_ih_, threads_);
+    transpose_into(d_.H, GH_, wt_hh_.data(), dw_hh_, threads_);
 }
 
 #define FASTRNN_INSTANTIATE(T)                                                                 \
     template void project_inputs<T>(const Dims&, int64_t, SeqView<const T>, int64_t, int64_t,  \
                                     const T*, const T*, T*, int);                              \
-    template void sequence_grads<T>(const Dims&, int64_t, const T*, SeqView<const T>, const T*, \
-                                    ptrdiff_t, SeqView<const T>, const T*, SeqView<T>, T*, T*,  \
-                                    T*, int);
+    template class SequenceGrads<T>;
 FASTRNN_INSTANTIATE(float)
 FASTRNN_INSTANTIATE(double)
 #undef FASTRNN_INSTANTIATE

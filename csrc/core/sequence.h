@@ -1,9 +1,10 @@
-// The GEMMs over all T*B rows that the Elman and LSTM loops share: the input projection
-// before the recurrence and the input/weight gradients after the reverse recurrence.
+// The GEMMs over many (t, b) rows that the Elman and LSTM loops share: the input
+// projection before the recurrence and the input/weight gradients of the reverse one.
 #pragma once
 
 #include "fastrnn/dims.h"
 #include "fastrnn/gemm.h"
+#include "fastrnn/workspace.h"
 
 namespace fastrnn::core {
 
@@ -13,16 +14,49 @@ template <typename T>
 void project_inputs(const Dims& d, int64_t GH, SeqView<const T> x, int64_t t0, int64_t nt,
                     const T* w_ih, const T* bias, T* out, int threads);
 
-// Everything BPTT needs after the reverse loop, each as one GEMM or reduction over T*B:
-// dx = dG*w_ih, dw_ih = dG^T*x, dw_hh = dG^T*h_prev, db = sum(dG).
-//   dg:    [T, B, GH] in, gradients of the pre-activations
+// The input and weight gradients of BPTT, accumulated chunk by chunk while the reverse
+// loop produces dG: dx = dG*w_ih, dw_ih = dG^T*x, dw_hh = dG^T*h_prev, db = sum(dG).
+// Taking each chunk while it is still in cache means dG is never held whole: a call keeps
+// [chunk_steps + 1, B, GH] of it, not [T, B, GH] (65 MB at B=64 T=500 H=128, which the
+// GEMMs then read four times from memory and which was page-faulted in on every call).
+// The chunking depends only on the shapes, so results do not depend on the thread count.
 //   x:     (t, b, i) in;  h0: [B, H] in (row stride ld_h0) or nullptr;  h_seq: (t, b, :) in
 //   w_ih:  [GH, I] in
-//   dx:    (t, b, i) out;  dw_ih: [GH, I] out;  dw_hh: [GH, H] out;  db: [GH] out
+//   dx:    (t, b, i) out, unit stride along i;  dw_ih: [GH, I] out;  dw_hh: [GH, H] out;
+//   db:    [GH] out
 template <typename T>
-void sequence_grads(const Dims& d, int64_t GH, const T* dg, SeqView<const T> x, const T* h0,
-                    ptrdiff_t ld_h0, SeqView<const T> h_seq, const T* w_ih, SeqView<T> dx,
-                    T* dw_ih, T* dw_hh, T* db, int threads);
+class SequenceGrads {
+public:
+    SequenceGrads(const Dims& d, int64_t GH, SeqView<const T> x, const T* h0, ptrdiff_t ld_h0,
+                  SeqView<const T> h_seq, const T* w_ih, SeqView<T> dx, T* dw_ih, T* dw_hh,
+                  T* db, int threads);
+
+    // Steps per chunk: enough rows (steps * B) for full-size GEMM K blocks, and a dG
+    // chunk of a few MiB, which stays in L3 between the loop that writes it and the GEMMs.
+    static int64_t chunk_steps(const Dims& d, int64_t GH);
+
+    // Adds the gradients of steps [t0, t0 + nt); dg: [nt, B, GH] in. Each step comes once,
+    // chunks in any order.
+    void add(int64_t t0, int64_t nt, const T* dg);
+
+    // Writes dw_ih and dw_hh; call once, after the last chunk.
+    void finish();
+
+private:
+    Dims d_;
+    int64_t GH_;
+    SeqView<const T> x_, h_seq_;
+    const T* h0_;
+    ptrdiff_t ld_h0_;
+    const T* w_ih_;
+    SeqView<T> dx_;
+    T *dw_ih_, *dw_hh_, *db_;
+    int threads_;
+    bool transposed_;        // weight gradients as (x^T dG)^T, (h^T dG)^T
+    bool first_ = true;      // no chunk added yet: the GEMMs overwrite instead of adding
+    Buffer<T> wt_ih_, wt_hh_;  // the transposed weight gradients, [I, GH] and [H, GH]
+    Buffer<T> dx_chunk_;       // a chunk of dx, time-major, when dx is not
+};
 
 // Row r = t*B + b of a sequence view, as a GEMM operand axis.
 template <typename T>
