@@ -23,6 +23,21 @@ constexpr int kMaxDirectMr = 16;  // bound of the direct tile's rows (kernels: 3
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+// memcpy of `bytes`: a constant size compiles to a few vector moves, a run-time one is a
+// libc call, which cost more than the copy itself for the 24-256 byte runs that packing
+// copies (the panel widths of every kernel; a tenth of a small-H training call).
+inline void copy_run(void* dst, const void* src, size_t bytes) {
+    switch (bytes) {
+        case 24: std::memcpy(dst, src, 24); return;
+        case 32: std::memcpy(dst, src, 32); return;
+        case 48: std::memcpy(dst, src, 48); return;
+        case 64: std::memcpy(dst, src, 64); return;
+        case 128: std::memcpy(dst, src, 128); return;
+        case 256: std::memcpy(dst, src, 256); return;
+        default: std::memcpy(dst, src, bytes);
+    }
+}
+
 // A[r0 .. r0+m, k0 .. k0+kc] into ceil(m/mr) panels of kc x mr, zero rows past m. The
 // loop runs along k outside so the writes are contiguous; the mr row streams are read in
 // step (a strided-write transpose was a fifth of a tall GEMM's time).
@@ -42,7 +57,7 @@ void pack_a(const ConstMat<T>& A, int64_t r0, int64_t m, int64_t k0, int64_t kc,
             for (int64_t p0 = 0; p0 < m; p0 += mr) {
                 const int nrows = static_cast<int>(m - p0 < mr ? m - p0 : mr);
                 T* d = dst + (p0 / mr) * kc * mr + kk * mr;
-                std::memcpy(d, src + p0, static_cast<size_t>(nrows) * sizeof(T));
+                copy_run(d, src + p0, static_cast<size_t>(nrows) * sizeof(T));
                 for (int ii = nrows; ii < mr; ++ii) d[ii] = T(0);
             }
         }
@@ -77,9 +92,9 @@ void pack_b_panel(const ConstMat<T>& B, int64_t k0, int64_t kc, int64_t c0, int6
         const T* row = B.p + B.rows.at(k0 + kk);
         T* d = dst + kk * nr;
         if (plain_cols && cs == 1) {
-            // memcpy: the element loop stayed scalar (the compiler could not rule out
+            // A copy: the element loop stayed scalar (the compiler could not rule out
             // overlap), which made packing dG a sixth of a small-H training call.
-            std::memcpy(d, row + c0, static_cast<size_t>(cols) * sizeof(T));
+            copy_run(d, row + c0, static_cast<size_t>(cols) * sizeof(T));
         } else if (plain_cols) {
             const T* src = row + c0 * cs;
             for (int jj = 0; jj < cols; ++jj) d[jj] = src[jj * cs];
