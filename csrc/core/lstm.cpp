@@ -179,12 +179,7 @@ void lstm_backward(const LstmBackwardArgs<T>& a, int threads) {
 
     SequenceGrads<T> grads(d, G4, a.x, a.h0, a.ld_h0, a.h_seq, a.w.w_ih, a.dx, a.dw_ih, a.dw_hh,
                            a.db, threads);
-    const int64_t chunk = SequenceGrads<T>::chunk_steps(d, G4);
-    // dG of the chunk's steps [t0, t1) and, after them, of step t1 (the previous chunk's
-    // first), which the chunk's first product reads.
-    Buffer<T> dg(checked_mul(checked_mul(chunk + 1, d.B), G4));
-    int64_t t0 = d.T;
-    auto dg_row = [&](int64_t t, int64_t r) { return dg.data() + ((t - t0) * d.B + r) * G4; };
+    GradChunks<T> dg(d, G4);
     Buffer<T> dc(checked_mul(d.B, d.H), true);
     Buffer<T> c0_zero(a.c0 ? 0 : checked_mul(d.B, d.H), true);
     if (a.dc_n) copy_rows(d.B, d.H, a.dc_n, a.ld_dc_n, dc.data());
@@ -210,7 +205,7 @@ void lstm_backward(const LstmBackwardArgs<T>& a, int threads) {
         s.K = G4;
         s.H = d.H;
         if (t < d.T) {
-            s.a = dg_row(t, it.r0);
+            s.a = dg.row(t, it.r0);
             s.lda = G4;
         } else if (a.dh_n) {
             s.acc_init = a.dh_n + it.r0 * a.ld_dh_n + it.u0;
@@ -240,27 +235,23 @@ void lstm_backward(const LstmBackwardArgs<T>& a, int threads) {
             }
             s.dc = dc.data() + it.r0 * d.H + it.u0;
             s.ld_dc = d.H;
-            s.dg = dg_row(s_step, it.r0) + it.u0;
+            s.dg = dg.row(s_step, it.r0) + it.u0;
             s.ld_dg = G4;
             s.peephole = a.w.peephole ? a.w.peephole + it.u0 : nullptr;
         }
         kt.lstm_backward_tile(s);
     };
-    // Chunks from the end: phases T - t1 .. T - t0 - 1 write dG of steps t1 - 1 .. t0; the
-    // last chunk also runs phase T (dh0).
-    for (int64_t t1 = d.T; t1 > 0; t1 = t0) {
-        const int64_t n = std::min(chunk, t1);
-        t0 = t1 - n;
-        if (t1 < d.T)
-            std::memcpy(dg.data() + n * d.B * G4, dg.data(),
-                        static_cast<size_t>(d.B * G4) * sizeof(T));
-        const int64_t p0 = d.T - t1;
-        run_steps(n + (t0 == 0), d.B, d.H, kt.step_mr, units, team, as_stored,
-                  [&](int64_t k, const StepItem& it) { phase(p0 + k, it); });
-        if (a.w.peephole) peephole_grads(d, t0, n, dg.data(), c_init, ld_c_init, a.c_seq,
-                                         t1 < d.T, a.dpeephole, threads);
-        grads.add(t0, n, dg.data());
-    }
+    dg.reverse(
+        [&](int64_t p0, int64_t count) {
+            run_steps(count, d.B, d.H, kt.step_mr, units, team, as_stored,
+                      [&](int64_t k, const StepItem& it) { phase(p0 + k, it); });
+        },
+        [&](int64_t t0, int64_t n) {
+            if (a.w.peephole)
+                peephole_grads(d, t0, n, dg.row(t0, 0), c_init, ld_c_init, a.c_seq,
+                               t0 + n < d.T, a.dpeephole, threads);
+            grads.add(t0, n, dg.row(t0, 0));
+        });
     grads.finish();
     std::memcpy(a.dc0, dc.data(), static_cast<size_t>(d.B * d.H) * sizeof(T));
 }

@@ -97,11 +97,7 @@ void rnn_backward(const RnnBackwardArgs<T>& a, int threads) {
 
     SequenceGrads<T> grads(d, d.H, a.x, a.h0, a.ld_h0, a.h_seq, a.w_ih, a.dx, a.dw_ih, a.dw_hh,
                            a.db, threads);
-    const int64_t chunk = SequenceGrads<T>::chunk_steps(d, d.H);
-    // da of the chunk's steps [t0, t1), then of step t1, as dG in lstm_backward.
-    Buffer<T> da(checked_mul(checked_mul(chunk + 1, d.B), d.H));
-    int64_t t0 = d.T;
-    auto da_row = [&](int64_t t, int64_t r) { return da.data() + ((t - t0) * d.B + r) * d.H; };
+    GradChunks<T> da(d, d.H);
     const bool as_stored = backward_reads_w_hh_as_stored(d.B, d.T, d.H, kt.step_vec);
     StepPanels<T> w = as_stored ? StepPanels<T>()
                                 : StepPanels<T>(a.w_hh, d.H, kRnnGates, PanelKind::kBackward,
@@ -121,7 +117,7 @@ void rnn_backward(const RnnBackwardArgs<T>& a, int threads) {
         s.K = d.H;
         s.H = d.H;
         if (t < d.T) {
-            s.a = da_row(t, it.r0);
+            s.a = da.row(t, it.r0);
             s.lda = d.H;
         } else if (a.dh_n) {
             s.acc_init = a.dh_n + it.r0 * a.ld_dh_n + it.u0;
@@ -143,23 +139,18 @@ void rnn_backward(const RnnBackwardArgs<T>& a, int threads) {
                 s.dh_out = a.dh_seq.row(s_step, it.r0) + it.u0;
                 s.ld_dh_out = a.dh_seq.sb;
             }
-            s.dg = da_row(s_step, it.r0) + it.u0;
+            s.dg = da.row(s_step, it.r0) + it.u0;
             s.ld_dg = d.H;
             s.relu = relu;
         }
         kt.rnn_backward_tile(s);
     };
-    for (int64_t t1 = d.T; t1 > 0; t1 = t0) {
-        const int64_t n = std::min(chunk, t1);
-        t0 = t1 - n;
-        if (t1 < d.T)
-            std::memcpy(da.data() + n * d.B * d.H, da.data(),
-                        static_cast<size_t>(d.B * d.H) * sizeof(T));
-        const int64_t p0 = d.T - t1;
-        run_steps(n + (t0 == 0), d.B, d.H, kt.step_mr, units, team, as_stored,
-                  [&](int64_t k, const StepItem& it) { phase(p0 + k, it); });
-        grads.add(t0, n, da.data());
-    }
+    da.reverse(
+        [&](int64_t p0, int64_t count) {
+            run_steps(count, d.B, d.H, kt.step_mr, units, team, as_stored,
+                      [&](int64_t k, const StepItem& it) { phase(p0 + k, it); });
+        },
+        [&](int64_t t0, int64_t n) { grads.add(t0, n, da.row(t0, 0)); });
     grads.finish();
 }
 

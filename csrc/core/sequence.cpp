@@ -32,10 +32,10 @@ void transpose_into(int64_t rows, int64_t cols, const T* src, T* dst, int thread
     });
 }
 
-// db[j] = sum_r dg[r, j] (+ db[j] when accumulating). Each thread sums its own range of columns, walking the rows
-// in order (so the result does not depend on the thread count) and reading each row's
-// range as one contiguous run; 16-column strips read with a row stride of 4H starved
-// the prefetcher (4% of a small-H training call).
+// db[j] = sum_r dg[r, j] (+ db[j] when accumulating). Each thread sums its own range of
+// columns, walking the rows in order (so the result does not depend on the thread count)
+// and reading each row's range as one contiguous run; 16-column strips read with a row
+// stride of 4H starved the prefetcher (4% of a small-H training call).
 template <typename T>
 void sum_columns(int64_t rows, int64_t GH, const T* dg, bool accumulate, T* db, int threads) {
     const int team = threads_for(rows * GH, 1 << 16, threads);

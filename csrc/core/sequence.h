@@ -2,6 +2,8 @@
 // projection before the recurrence and the input/weight gradients of the reverse one.
 #pragma once
 
+#include <cstring>
+
 #include "fastrnn/dims.h"
 #include "fastrnn/gemm.h"
 #include "fastrnn/workspace.h"
@@ -56,6 +58,42 @@ private:
     bool first_ = true;      // no chunk added yet: the GEMMs overwrite instead of adding
     Buffer<T> wt_ih_, wt_hh_;  // the transposed weight gradients, [I, GH] and [H, GH]
     Buffer<T> dx_chunk_;       // a chunk of dx, time-major, when dx is not
+};
+
+// dG of the reverse loop, one chunk of steps at a time (SequenceGrads::chunk_steps): the
+// rows of the chunk's steps [t0, t1) and, behind them, of step t1 (the previous chunk's
+// first), which the chunk's first product reads.
+template <typename T>
+class GradChunks {
+public:
+    GradChunks(const Dims& d, int64_t GH)
+        : B_(d.B), GH_(GH), T_(d.T), chunk_(SequenceGrads<T>::chunk_steps(d, GH)),
+          buf_(checked_mul(checked_mul(chunk_ + 1, d.B), GH)), t0_(d.T) {}
+
+    // Row r of step t, for t in the current chunk or its carried step t1.
+    T* row(int64_t t, int64_t r) { return buf_.data() + ((t - t0_) * B_ + r) * GH_; }
+
+    // Chunks from the end. Phase p = T - t multiplies dG_t (none for p = 0) and writes dG of
+    // step t - 1 (phase T: dh0). For each chunk, run(p0, count) runs phases p0 .. p0 +
+    // count - 1, which write dG of steps t1 - 1 .. t0 (the last chunk also runs phase T);
+    // then done(t0, n) takes the chunk's n steps.
+    template <typename Run, typename Done>
+    void reverse(const Run& run, const Done& done) {
+        for (int64_t t1 = T_; t1 > 0; t1 = t0_) {
+            const int64_t n = chunk_ < t1 ? chunk_ : t1;
+            t0_ = t1 - n;
+            if (t1 < T_)  // the previous chunk's first step, read by this chunk's first phase
+                std::memcpy(buf_.data() + n * B_ * GH_, buf_.data(),
+                            static_cast<size_t>(B_ * GH_) * sizeof(T));
+            run(T_ - t1, n + (t0_ == 0));
+            done(t0_, n);
+        }
+    }
+
+private:
+    int64_t B_, GH_, T_, chunk_;
+    Buffer<T> buf_;
+    int64_t t0_;
 };
 
 // Row r = t*B + b of a sequence view, as a GEMM operand axis.
