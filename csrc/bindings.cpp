@@ -535,7 +535,11 @@ PYBIND11_MODULE(_core, m) {
     m.def(
         "_grad_chunk_steps",
         [](int64_t T, int64_t B, int64_t GH, bool float64) {
-            if (T < 1 || B < 1 || GH < 1) throw py::value_error("T, B and GH must be >= 1");
+            for (const auto& [name, v] : {std::pair<const char*, int64_t>{"T", T}, {"B", B},
+                                          {"GH", GH}})
+                if (v < 1)
+                    throw py::value_error(std::string("`") + name + "` must be >= 1, got " +
+                                          std::to_string(v));
             const Dims d{T, B, 0, 0};
             return float64 ? core::SequenceGrads<double>::chunk_steps(d, GH)
                            : core::SequenceGrads<float>::chunk_steps(d, GH);

@@ -81,6 +81,18 @@ def chunked_steps(B, GH, dtype):
     return fastrnn._core._grad_chunk_steps(10**6, B, GH, dtype == np.float64)
 
 
+def test_grad_chunk_steps_refuses_bad_arguments():
+    f = fastrnn._core._grad_chunk_steps
+    for args, message in [((0, 1, 1, False), "`T` must be >= 1, got 0"),
+                          ((1, -2, 1, True), "`B` must be >= 1, got -2"),
+                          ((1, 1, 0, False), "`GH` must be >= 1, got 0")]:
+        with pytest.raises(ValueError, match=message):
+            f(*args)
+    with pytest.raises(TypeError):
+        f("16", 1, 1, False)
+    assert f(5, 1, 1, False) == 5  # never more steps than the sequence has
+
+
 @pytest.mark.parametrize("dtype", [np.float64])
 @pytest.mark.parametrize("layout", ["bf", "tm"])
 @pytest.mark.parametrize("variant", ["plain", "peep", "no-states"])
