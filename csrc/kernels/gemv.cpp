@@ -8,14 +8,16 @@ namespace {
 template <typename T, int R>
 void gemv_r(int64_t N, int64_t K, const T* a, int64_t lda, const T* w, int64_t ldw,
             const T* bias, T* out, int64_t ldo) {
-    for (int64_t n0 = 0; n0 < N; n0 += 4) {
-        const T* rows[4];
-        for (int r = 0; r < 4; ++r) rows[r] = w + (n0 + r < N ? n0 + r : N - 1) * ldw;
-        T dots[R][4];
-        dot4<T, R>(K, a, lda, rows, dots);
-        for (int b = 0; b < R; ++b)
-            for (int r = 0; r < 4 && n0 + r < N; ++r)
-                out[b * ldo + n0 + r] = dots[b][r] + bias[n0 + r];
+    using V = typename Simd<T>::V;
+    constexpr int L = Simd<T>::lanes;
+    for (int64_t n0 = 0; n0 < N; n0 += L) {
+        const int n = N - n0 < L ? static_cast<int>(N - n0) : L;
+        const T* rows[L];
+        for (int r = 0; r < L; ++r) rows[r] = w + (n0 + (r < n ? r : n - 1)) * ldw;
+        V dots[R];
+        row_dots<T, R>(K, a, lda, rows, dots);
+        const V bv = load_n(bias + n0, n);
+        for (int b = 0; b < R; ++b) store_n(out + b * ldo + n0, dots[b] + bv, n);
     }
 }
 

@@ -1,5 +1,6 @@
 // The recurrent product shared by the fused step kernels: an R x (4 vectors) tile of
-// a * panel in registers, and the dispatch from a run-time row count to the compiled R.
+// a * panel in registers (or dot products along the rows of w as stored, which the GEMV
+// of gemv.cpp shares), and the dispatch from a run-time row count to the compiled R.
 #pragma once
 
 #include <utility>
@@ -23,21 +24,61 @@ inline int lanes_in(int nu, int q, int L) {
     return n < 0 ? 0 : (n > L ? L : n);
 }
 
-// out[b][r] = sum_k a[b, k] * w[r][k] for R rows of a and 4 rows of w (dot products along
-// contiguous rows: the GEMV shape of one batch row against w_hh or w_ih as stored).
-template <typename T, int R>
-inline void dot4(int64_t K, const T* a, int64_t lda, const T* const (&w)[4], T (&out)[R][4]) {
+// Pairwise folding of per-row dot-product accumulators into one vector of row sums.
+// A vector in "S-segments" form holds L/S segments of S lanes, segment j a partial sum
+// of row j: lanes carry equal weight, so the row's dot product is the sum of its segment.
+// fold_pair(p, q) halves the segments of both (adding each segment's upper half to its
+// lower half) and packs p's halves before q's: 2L/S segments of S/2 lanes. log2(L)
+// levels of it turn L accumulators into one vector of L row sums, in (L-1) * 3
+// instructions, instead of a log2(L)-step sum and a scalar store per row.
+template <typename T, int S>
+struct FoldIndex {
+    static constexpr int L = Simd<T>::lanes;
+    // Source lane (0..2L-1 over p then q) of output lane n, from the upper half if hi.
+    static constexpr int at(int n, bool hi) {
+        const int half = S / 2, seg = n / half, off = n % half, p_segs = L / S;
+        const int base = seg < p_segs ? seg * S : L + (seg - p_segs) * S;
+        return base + off + (hi ? half : 0);
+    }
+};
+
+template <typename T, int S, size_t... I>
+FASTRNN_INLINE typename Simd<T>::V fold_pair(typename Simd<T>::V p, typename Simd<T>::V q,
+                                             std::index_sequence<I...>) {
+    using F = FoldIndex<T, S>;
+#if defined(__clang__)
+    return __builtin_shufflevector(p, q, F::at(I, false)...) +
+           __builtin_shufflevector(p, q, F::at(I, true)...);
+#else
+    using Idx = typename Simd<T>::Idx;
+    using E = typename Simd<T>::IdxElem;
+    return __builtin_shuffle(p, q, Idx{static_cast<E>(F::at(I, false))...}) +
+           __builtin_shuffle(p, q, Idx{static_cast<E>(F::at(I, true))...});
+#endif
+}
+
+template <typename T, int S>
+FASTRNN_INLINE typename Simd<T>::V fold_pair(typename Simd<T>::V p, typename Simd<T>::V q) {
+    return fold_pair<T, S>(p, q, std::make_index_sequence<Simd<T>::lanes>{});
+}
+
+// Dot products of G rows of w (rows[r], r < G) with the R rows of a ([R, K], stride
+// lda), folded to (L/G)-segments form (see fold_pair): out[b].
+template <typename T, int R, int G>
+FASTRNN_INLINE void dot_group(int64_t K, const T* a, int64_t lda, const T* const* rows,
+                              typename Simd<T>::V (&out)[R]) {
     using V = typename Simd<T>::V;
     constexpr int L = Simd<T>::lanes;
-    V acc[4][R];
-    for (int r = 0; r < 4; ++r)
+    V acc[G][R];
+    for (int r = 0; r < G; ++r)
         for (int b = 0; b < R; ++b) acc[r][b] = V{};
     int64_t k = 0;
     for (; k + L <= K; k += L) {
         V av[R];
         for (int b = 0; b < R; ++b) av[b] = load(a + b * lda + k);
-        for (int r = 0; r < 4; ++r) {
-            const V wv = load(w[r] + k);
+        for (int r = 0; r < G; ++r) {
+            V wv = load(rows[r] + k);
+            in_register(wv);
             for (int b = 0; b < R; ++b) acc[r][b] = fma(wv, av[b], acc[r][b]);
         }
     }
@@ -45,39 +86,75 @@ inline void dot4(int64_t K, const T* a, int64_t lda, const T* const (&w)[4], T (
         const int n = static_cast<int>(K - k);
         V av[R];
         for (int b = 0; b < R; ++b) av[b] = load_n(a + b * lda + k, n);
-        for (int r = 0; r < 4; ++r) {
-            const V wv = load_n(w[r] + k, n);
+        for (int r = 0; r < G; ++r) {
+            const V wv = load_n(rows[r] + k, n);
             for (int b = 0; b < R; ++b) acc[r][b] = fma(wv, av[b], acc[r][b]);
         }
     }
-    for (int r = 0; r < 4; ++r)
-        for (int b = 0; b < R; ++b) out[b][r] = hsum<T>(acc[r][b]);
+    for (int b = 0; b < R; ++b) {
+        if constexpr (G == 2) {
+            out[b] = fold_pair<T, L>(acc[0][b], acc[1][b]);
+        } else {
+            static_assert(G == 4, "groups of two or four rows");
+            out[b] = fold_pair<T, L / 2>(fold_pair<T, L>(acc[0][b], acc[1][b]),
+                                        fold_pair<T, L>(acc[2][b], acc[3][b]));
+        }
+    }
+}
+
+// Folds N vectors part[0..N) in S-segments form into one in (S/N)-segments form, pairwise.
+template <typename T, int N, int S>
+FASTRNN_INLINE typename Simd<T>::V fold_parts(const typename Simd<T>::V* part) {
+    if constexpr (N == 1) {
+        return part[0];
+    } else {
+        return fold_pair<T, 2 * S / N>(fold_parts<T, N / 2, S>(part),
+                                       fold_parts<T, N / 2, S>(part + N / 2));
+    }
+}
+
+// out[b][l] = sum_k a[b, k] * rows[l][k] for the L rows of w at rows[l] (the GEMV shape
+// of a few rows of a against w as stored). Groups of up to four rows stream their
+// contiguous weights together (more concurrent streams outrun the prefetcher); each
+// group's folded sums wait in part, in memory, so the group loop keeps all registers for
+// its accumulators.
+template <typename T, int R>
+inline void row_dots(int64_t K, const T* a, int64_t lda, const T* const* rows,
+                     typename Simd<T>::V (&out)[R]) {
+    using V = typename Simd<T>::V;
+    constexpr int L = Simd<T>::lanes;
+    constexpr int G = L < 4 ? L : 4;
+    V part[R][L / G];
+    for (int g = 0; g < L / G; ++g) {
+        V o[R];
+        dot_group<T, R, G>(K, a, lda, rows + g * G, o);
+        for (int b = 0; b < R; ++b) part[b][g] = o[b];
+    }
+    for (int b = 0; b < R; ++b) out[b] = fold_parts<T, L / G, L / G>(part[b]);
 }
 
 // The product of step_product from w_hh as stored (s.w, rows of length K, stride ldw):
 // lane l of acc[i][q] is unit q*w_units_per_q + l, weight row q*w_gate_stride + l. Rows
-// of units past nu are never read. No packing, so a short call pays nothing up front.
+// of units past nu are never read (lanes past them repeat the last valid row). No
+// packing, so a short call pays nothing up front.
 template <typename T, int R>
 inline void natural_product(const StepTile<T>& s, typename Simd<T>::V (&acc)[R][4]) {
+    using V = typename Simd<T>::V;
     constexpr int L = Simd<T>::lanes;
-    T tmp[R][4][L] = {};
     for (int q = 0; q < 4; ++q) {
         int valid = s.nu - q * s.w_units_per_q;  // lanes of acc[.][q] that hold units
         valid = valid < 0 ? 0 : (valid > L ? L : valid);
-        for (int l0 = 0; l0 < valid; l0 += 4) {
-            const T* rows[4];
-            for (int r = 0; r < 4; ++r) {
-                const int l = l0 + r < valid ? l0 + r : valid - 1;  // repeat a valid row
-                rows[r] = s.w + (q * s.w_gate_stride + l) * s.ldw;
-            }
-            T out[R][4];
-            dot4<T, R>(s.K, s.a, s.lda, rows, out);
-            for (int b = 0; b < R; ++b)
-                for (int r = 0; r < 4 && l0 + r < valid; ++r) tmp[b][q][l0 + r] = out[b][r];
+        if (valid == 0) {
+            for (int b = 0; b < R; ++b) acc[b][q] = V{};
+            continue;
         }
+        const T* rows[L];
+        for (int l = 0; l < L; ++l)
+            rows[l] = s.w + (q * s.w_gate_stride + (l < valid ? l : valid - 1)) * s.ldw;
+        V out[R];
+        row_dots<T, R>(s.K, s.a, s.lda, rows, out);
+        for (int b = 0; b < R; ++b) acc[b][q] = out[b];
     }
-    for (int b = 0; b < R; ++b)
-        for (int q = 0; q < 4; ++q) acc[b][q] = load(tmp[b][q]);
 }
 
 // acc[i][q] += sum_k a[i, k] * panel[k, q*L .. q*L + L) over K panel rows ldb apart.
