@@ -81,27 +81,36 @@ void pack_a(const ConstMat<T>& A, int64_t r0, int64_t m, int64_t k0, int64_t kc,
     }
 }
 
-// B[k0 .. k0+kc, c0 + panel*nr ..] into one kc x nr panel, zero columns past n.
+// Panels [jp0, jp1) of B[k0 .. k0+kc, jc .. n) into kc x nr panels at dst (panel jp at
+// dst + (jp - jp0) * kc * nr), zero columns past n. Rows are walked outside: each row's
+// run of the panels' columns is read once, in order. Walking one panel's strip down the
+// rows instead read lines a row stride apart (4 KiB for dG at H = 256), across a page
+// each time, which the prefetcher does not follow: packing dG took 4.6% of a B=16
+// training call at 5 GB/s.
 template <typename T>
-void pack_b_panel(const ConstMat<T>& B, int64_t k0, int64_t kc, int64_t c0, int64_t n, int nr,
-                  T* dst) {
-    const int cols = static_cast<int>(n - c0 < nr ? n - c0 : nr);
-    const bool plain_cols = B.cols.inner > c0 + cols;  // one stride along n: no division
+void pack_b_panels(const ConstMat<T>& B, int64_t k0, int64_t kc, int64_t jc, int64_t n,
+                   int64_t jp0, int64_t jp1, int nr, T* dst) {
+    const int64_t c_end = jc + jp1 * nr < n ? jc + jp1 * nr : n;
+    const bool plain_cols = B.cols.inner >= c_end;  // one stride along n: no division
     const ptrdiff_t cs = B.cols.stride;
     for (int64_t kk = 0; kk < kc; ++kk) {
         const T* row = B.p + B.rows.at(k0 + kk);
-        T* d = dst + kk * nr;
-        if (plain_cols && cs == 1) {
-            // A copy: the element loop stayed scalar (the compiler could not rule out
-            // overlap), which made packing dG a sixth of a small-H training call.
-            copy_run(d, row + c0, static_cast<size_t>(cols) * sizeof(T));
-        } else if (plain_cols) {
-            const T* src = row + c0 * cs;
-            for (int jj = 0; jj < cols; ++jj) d[jj] = src[jj * cs];
-        } else {
-            for (int jj = 0; jj < cols; ++jj) d[jj] = row[B.cols.at(c0 + jj)];
+        for (int64_t jp = jp0; jp < jp1; ++jp) {
+            const int64_t c0 = jc + jp * nr;
+            const int cols = static_cast<int>(n - c0 < nr ? n - c0 : nr);
+            T* d = dst + (jp - jp0) * kc * nr + kk * nr;
+            if (plain_cols && cs == 1) {
+                // A copy: the element loop stayed scalar (the compiler could not rule out
+                // overlap), which made packing dG a sixth of a small-H training call.
+                copy_run(d, row + c0, static_cast<size_t>(cols) * sizeof(T));
+            } else if (plain_cols) {
+                const T* src = row + c0 * cs;
+                for (int jj = 0; jj < cols; ++jj) d[jj] = src[jj * cs];
+            } else {
+                for (int jj = 0; jj < cols; ++jj) d[jj] = row[B.cols.at(c0 + jj)];
+            }
+            for (int jj = cols; jj < nr; ++jj) d[jj] = T(0);
         }
-        for (int jj = cols; jj < nr; ++jj) d[jj] = T(0);
     }
 }
 
@@ -149,16 +158,22 @@ void gemm(int64_t M, int64_t N, int64_t K, ConstMat<T> A, ConstMat<T> B, T beta,
             // B stored transposed (w_ih^T): unit stride along k, one stride along n.
             const bool b_transposed = B.rows.inner >= K && B.rows.stride == 1 &&
                                       B.cols.inner >= N;
-            parallel_for(n_panels, threads, [&](int64_t jp) {
-                const int64_t c0 = jc + jp * nr;
-                if (b_transposed) {
+            if (b_transposed) {
+                parallel_for(n_panels, threads, [&](int64_t jp) {
+                    const int64_t c0 = jc + jp * nr;
                     const int cols = static_cast<int>(jc + nc - c0 < nr ? jc + nc - c0 : nr);
                     kt.pack_b_transposed(kc, cols, nr, B.p + c0 * B.cols.stride + pc,
                                          B.cols.stride, bp + jp * kc * nr);
-                } else {
-                    pack_b_panel(B, pc, kc, c0, jc + nc, nr, bp + jp * kc * nr);
-                }
-            });
+                });
+            } else {
+                // Each thread packs one contiguous range of panels, row by row.
+                const int team = static_cast<int>(std::min<int64_t>(threads, n_panels));
+                parallel_for(team, team, [&](int64_t part) {
+                    const int64_t jp0 = n_panels * part / team;
+                    const int64_t jp1 = n_panels * (part + 1) / team;
+                    pack_b_panels(B, pc, kc, jc, jc + nc, jp0, jp1, nr, bp + jp0 * kc * nr);
+                });
+            }
             parallel_for(m_blocks * n_split, threads, [&](int64_t item) {
                 const int64_t ib = item / n_split, js = item % n_split;
                 const int64_t ic = ib * mc;
