@@ -163,7 +163,7 @@ void gemm(int64_t M, int64_t N, int64_t K, ConstMat<T> A, ConstMat<T> B, T beta,
                     const int64_t c0 = jc + jp * nr;
                     const int cols = static_cast<int>(jc + nc - c0 < nr ? jc + nc - c0 : nr);
                     kt.pack_b_transposed(kc, cols, nr, B.p + c0 * B.cols.stride + pc,
-                                         B.cols.stride, bp + jp * kc * nr);
+                                         B.cols.stride, bp + jp * kc * nr, nr);
                 });
             } else {
                 // Each thread packs one contiguous range of panels, row by row.

@@ -1,6 +1,7 @@
 // Packing of w_hh into the fused step kernels' panels.
 #include "recurrence.h"
 
+#include "fastrnn/dispatch.h"
 #include "fastrnn/parallel.h"
 
 namespace fastrnn::core {
@@ -15,25 +16,31 @@ StepPanels<T>::StepPanels(const T* w_hh, int64_t H, int G, PanelKind kind, int v
     K_ = kind == PanelKind::kBackward ? G * H : Kx + H;
     data_.reset(checked_mul(checked_mul(blocks, K_), width_));
     T* out = data_.data();
-    // Walk each source row contiguously: the forward panels transpose it, so the writes
-    // stride by the panel width, but every cache line of the weights is read once.
+    const KernelTable<T>& kt = kernel_table<T>();
     parallel_for(blocks, threads_for(blocks * K_ * width_, 1 << 16, threads), [&](int64_t blk) {
         const int64_t u0 = blk * units;
+        const int64_t live = H - u0 < width_ ? H - u0 : width_;  // columns of real units
         T* p = out + blk * K_ * width_;
-        for (int64_t j = 0; j < width_; ++j) {
-            // Unit and gate row of column j; units past H are zero padding.
-            const int64_t unit = kind == PanelKind::kLstmForward ? u0 + j % vec : u0 + j;
-            const int64_t row = kind == PanelKind::kLstmForward ? (j / vec) * H + unit : unit;
-            if (unit >= H) {
-                for (int64_t k = 0; k < K_; ++k) p[k * width_ + j] = T(0);
-            } else if (kind == PanelKind::kBackward) {
-                for (int64_t k = 0; k < K_; ++k) p[k * width_ + j] = w_hh[k * H + unit];
-            } else {
-                const T* src_x = w_ih ? w_ih + row * I : nullptr;
-                for (int64_t k = 0; k < Kx; ++k) p[k * width_ + j] = src_x[k];
-                const T* src = w_hh + row * H;
-                for (int64_t k = 0; k < H; ++k) p[(Kx + k) * width_ + j] = src[k];
+        if (kind == PanelKind::kBackward) {
+            // Columns u0 .. of w_hh, row by row; units past H are zero padding.
+            for (int64_t k = 0; k < K_; ++k) {
+                T* d = p + k * width_;
+                const T* src = w_hh + k * H + u0;
+                for (int64_t j = 0; j < live; ++j) d[j] = src[j];
+                for (int64_t j = live; j < width_; ++j) d[j] = T(0);
             }
+            return;
+        }
+        // Forward panels hold weight rows transposed. The LSTM's four slices of vec columns
+        // are gates i, f, g, o of the block's units; the Elman panel is one slice.
+        const int slices = kind == PanelKind::kLstmForward ? 4 : 1;
+        const int slice = static_cast<int>(width_ / slices);
+        const int cols = static_cast<int>(H - u0 < slice ? H - u0 : slice);
+        for (int q = 0; q < slices; ++q) {
+            const int64_t row0 = q * H + u0;
+            T* d = p + q * slice;
+            if (Kx) kt.pack_b_transposed(Kx, cols, slice, w_ih + row0 * I, I, d, width_);
+            kt.pack_b_transposed(H, cols, slice, w_hh + row0 * H, H, d + Kx * width_, width_);
         }
     });
 }

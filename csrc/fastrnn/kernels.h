@@ -72,10 +72,10 @@ struct KernelTable {
     // of A: its gather-transpose cost 7% of a training call):
     //   a_rows: m pointers to rows of A (element kk of row i at a_rows[i][kk])
     //   b:      [k, gemm_direct_nr] packed B panel; c as above, m <= gemm_direct_mr
-    // A GEMM panel from B stored transposed: dst[kk*nr + j] = src[j*ld + kk] for kk < kc,
-    // j < cols, zero for cols <= j < nr.
-    void (*pack_b_transposed)(int64_t kc, int cols, int nr, const T* src, int64_t ld,
-                              T* dst) = nullptr;
+    // A panel from B stored transposed: dst[kk*ldd + j] = src[j*ld + kk] for kk < kc,
+    // j < cols, zero for cols <= j < width (a GEMM panel: width = ldd = nr).
+    void (*pack_b_transposed)(int64_t kc, int cols, int width, const T* src, int64_t ld,
+                              T* dst, int64_t ldd) = nullptr;
 
     int gemm_direct_mr = 0;
     int gemm_direct_nr = 0;

@@ -40,7 +40,8 @@ template <typename T>
 void gemm_tile(int64_t k, const T* a, const T* b, T* c, int64_t ldc, T beta, int m, int n);
 
 template <typename T>
-void pack_b_transposed(int64_t kc, int cols, int nr, const T* src, int64_t ld, T* dst);
+void pack_b_transposed(int64_t kc, int cols, int width, const T* src, int64_t ld, T* dst,
+                       int64_t ldd);
 
 template <typename T>
 void gemm_tile_direct(int64_t k, const T* const* a_rows, const T* b, T* c, int64_t ldc, T beta,

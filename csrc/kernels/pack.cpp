@@ -1,6 +1,6 @@
 // Packing of a B operand stored transposed (B(k, n) = src[n*ld + k], e.g. w_ih^T) into a
-// GEMM panel: L x L blocks transposed in registers instead of one scalar gather per
-// element (the gather was ~8% of a B=1 LSTM forward).
+// GEMM panel or a slice of a step panel: L x L blocks transposed in registers instead of
+// one scalar gather per element (the gather was ~8% of a B=1 LSTM forward).
 #include "simd.h"
 
 #include <utility>
@@ -43,7 +43,8 @@ FASTRNN_INLINE void transpose(typename Simd<T>::V* v) {
 }  // namespace
 
 template <typename T>
-void pack_b_transposed(int64_t kc, int cols, int nr, const T* src, int64_t ld, T* dst) {
+void pack_b_transposed(int64_t kc, int cols, int width, const T* src, int64_t ld, T* dst,
+                       int64_t ldd) {
     using V = typename Simd<T>::V;
     constexpr int L = Simd<T>::lanes;
     const int full_cols = cols / L * L;
@@ -53,19 +54,21 @@ void pack_b_transposed(int64_t kc, int cols, int nr, const T* src, int64_t ld, T
             V v[L];
             for (int r = 0; r < L; ++r) v[r] = load(src + (j0 + r) * ld + k0);
             transpose<T, L / 2>(v);
-            for (int kk = 0; kk < L; ++kk) store(dst + (k0 + kk) * nr + j0, v[kk]);
+            for (int kk = 0; kk < L; ++kk) store(dst + (k0 + kk) * ldd + j0, v[kk]);
         }
         for (int64_t k = full_k; k < kc; ++k)
-            for (int r = 0; r < L; ++r) dst[k * nr + j0 + r] = src[(j0 + r) * ld + k];
+            for (int r = 0; r < L; ++r) dst[k * ldd + j0 + r] = src[(j0 + r) * ld + k];
     }
     for (int64_t k = 0; k < kc; ++k) {
-        T* d = dst + k * nr;
+        T* d = dst + k * ldd;
         for (int j = full_cols; j < cols; ++j) d[j] = src[j * ld + k];
-        for (int j = cols; j < nr; ++j) d[j] = T(0);
+        for (int j = cols; j < width; ++j) d[j] = T(0);
     }
 }
 
-template void pack_b_transposed<float>(int64_t, int, int, const float*, int64_t, float*);
-template void pack_b_transposed<double>(int64_t, int, int, const double*, int64_t, double*);
+template void pack_b_transposed<float>(int64_t, int, int, const float*, int64_t, float*,
+                                       int64_t);
+template void pack_b_transposed<double>(int64_t, int, int, const double*, int64_t, double*,
+                                        int64_t);
 
 }  // namespace fastrnn::kernels::FASTRNN_ISA_NS
