@@ -19,10 +19,10 @@ StepPanels<T>::StepPanels(const T* w_hh, int64_t H, int G, PanelKind kind, int v
     const KernelTable<T>& kt = kernel_table<T>();
     parallel_for(blocks, threads_for(blocks * K_ * width_, 1 << 16, threads), [&](int64_t blk) {
         const int64_t u0 = blk * units;
-        const int64_t live = H - u0 < width_ ? H - u0 : width_;  // columns of real units
         T* p = out + blk * K_ * width_;
         if (kind == PanelKind::kBackward) {
             // Columns u0 .. of w_hh, row by row; units past H are zero padding.
+            const int64_t live = H - u0 < width_ ? H - u0 : width_;
             for (int64_t k = 0; k < K_; ++k) {
                 T* d = p + k * width_;
                 const T* src = w_hh + k * H + u0;

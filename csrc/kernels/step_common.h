@@ -115,9 +115,9 @@ FASTRNN_INLINE typename Simd<T>::V fold_parts(const typename Simd<T>::V* part) {
 
 // out[b][l] = sum_k a[b, k] * rows[l][k] for the L rows of w at rows[l] (the GEMV shape
 // of a few rows of a against w as stored). Groups of up to four rows stream their
-// contiguous weights together (more concurrent streams outrun the prefetcher); each
-// group's folded sums wait in part, in memory, so the group loop keeps all registers for
-// its accumulators.
+// contiguous weights together (more concurrent streams outrun the prefetcher). A group's
+// folded sums wait in `part` while the next group runs, so only the group's own
+// accumulators need registers in its loop (R = 6 rows of a keep 24 of them).
 template <typename T, int R>
 inline void row_dots(int64_t K, const T* a, int64_t lda, const T* const* rows,
                      typename Simd<T>::V (&out)[R]) {
