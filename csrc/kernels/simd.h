@@ -185,72 +185,75 @@ inline VecD tanh(VecD x) {
     return x;
 }
 
-// Load/store of the first `count` lanes (count < lanes at a tail, count == 0 allowed); a
-// tail goes through a zero-padded vector, so every element sees the same arithmetic
-// wherever it lies. AVX-512 and AVX2 move a tail with a mask, which never touches (or
-// faults on) the lanes past count; elsewhere a tail copies through a small array. The copy cost
-// ~15 ns a tail: a T=1 call with I=1 and H=256, whose input projection is 1024 tails of
-// one element, took 21 us, as long as one with I=256.
+// Moves of the lanes below count through a mask, which never touch (or fault on) the
+// lanes past it; loaded lanes past count are zero.
 #if defined(FASTRNN_ISA_AVX512)
-inline __mmask16 lane_mask16(int count) { return static_cast<__mmask16>((1u << count) - 1); }
-inline __mmask8 lane_mask8(int count) { return static_cast<__mmask8>((1u << count) - 1); }
-inline VecF load_n(const float* p, int count) {
-    if (count == 16) return load(p);
-    return reinterpret_cast<VecF>(_mm512_maskz_loadu_ps(lane_mask16(count), p));
+#define FASTRNN_MASKED_TAILS 1
+inline __mmask16 mask_ps(int count) { return static_cast<__mmask16>((1u << count) - 1); }
+inline __mmask8 mask_pd(int count) { return static_cast<__mmask8>((1u << count) - 1); }
+inline VecF masked_load(const float* p, int count) {
+    return reinterpret_cast<VecF>(_mm512_maskz_loadu_ps(mask_ps(count), p));
 }
-inline VecD load_n(const double* p, int count) {
-    if (count == 8) return load(p);
-    return reinterpret_cast<VecD>(_mm512_maskz_loadu_pd(lane_mask8(count), p));
+inline VecD masked_load(const double* p, int count) {
+    return reinterpret_cast<VecD>(_mm512_maskz_loadu_pd(mask_pd(count), p));
 }
-inline void store_n(float* p, VecF v, int count) {
-    if (count == 16) return store(p, v);
-    _mm512_mask_storeu_ps(p, lane_mask16(count), reinterpret_cast<__m512>(v));
+inline void masked_store(float* p, VecF v, int count) {
+    _mm512_mask_storeu_ps(p, mask_ps(count), reinterpret_cast<__m512>(v));
 }
-inline void store_n(double* p, VecD v, int count) {
-    if (count == 8) return store(p, v);
-    _mm512_mask_storeu_pd(p, lane_mask8(count), reinterpret_cast<__m512d>(v));
+inline void masked_store(double* p, VecD v, int count) {
+    _mm512_mask_storeu_pd(p, mask_pd(count), reinterpret_cast<__m512d>(v));
 }
 #elif defined(FASTRNN_ISA_AVX2)
+#define FASTRNN_MASKED_TAILS 1
 // Lane i is on (sign bit set) when i < count.
-inline __m256i lane_mask32(int count) {
+inline __m256i mask_ps(int count) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(count), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
-inline __m256i lane_mask64(int count) {
+inline __m256i mask_pd(int count) {
     return _mm256_cmpgt_epi64(_mm256_set1_epi64x(count), _mm256_setr_epi64x(0, 1, 2, 3));
 }
-inline VecF load_n(const float* p, int count) {
-    if (count == 8) return load(p);
-    return reinterpret_cast<VecF>(_mm256_maskload_ps(p, lane_mask32(count)));
+inline VecF masked_load(const float* p, int count) {
+    return reinterpret_cast<VecF>(_mm256_maskload_ps(p, mask_ps(count)));
 }
-inline VecD load_n(const double* p, int count) {
-    if (count == 4) return load(p);
-    return reinterpret_cast<VecD>(_mm256_maskload_pd(p, lane_mask64(count)));
+inline VecD masked_load(const double* p, int count) {
+    return reinterpret_cast<VecD>(_mm256_maskload_pd(p, mask_pd(count)));
 }
-inline void store_n(float* p, VecF v, int count) {
-    if (count == 8) return store(p, v);
-    _mm256_maskstore_ps(p, lane_mask32(count), reinterpret_cast<__m256>(v));
+inline void masked_store(float* p, VecF v, int count) {
+    _mm256_maskstore_ps(p, mask_ps(count), reinterpret_cast<__m256>(v));
 }
-inline void store_n(double* p, VecD v, int count) {
-    if (count == 4) return store(p, v);
-    _mm256_maskstore_pd(p, lane_mask64(count), reinterpret_cast<__m256d>(v));
+inline void masked_store(double* p, VecD v, int count) {
+    _mm256_maskstore_pd(p, mask_pd(count), reinterpret_cast<__m256d>(v));
 }
-#else
+#endif
+
+// Load/store of the first `count` lanes (count < lanes at a tail, count == 0 allowed); a
+// tail goes through a zero-padded vector, so every element sees the same arithmetic
+// wherever it lies. Without masked moves a tail copies through a small array, a memset
+// and a memcpy call of ~15 ns: a T=1 call with I=1 and H=256, whose input projection
+// meets 1024 one-element tails, took 21 us that way, as long as one with I=256.
 template <typename T>
 inline typename Simd<T>::V load_n(const T* p, int count) {
     constexpr int L = Simd<T>::lanes;
     if (count == L) return load(p);
+#ifdef FASTRNN_MASKED_TAILS
+    return masked_load(p, count);
+#else
     T tmp[L] = {};
     for (int i = 0; i < count; ++i) tmp[i] = p[i];
     return load(tmp);
+#endif
 }
 template <typename T>
 inline void store_n(T* p, typename Simd<T>::V v, int count) {
     constexpr int L = Simd<T>::lanes;
     if (count == L) return store(p, v);
+#ifdef FASTRNN_MASKED_TAILS
+    masked_store(p, v, count);
+#else
     T tmp[L];
     store(tmp, v);
     for (int i = 0; i < count; ++i) p[i] = tmp[i];
-}
 #endif
+}
 
 }  // namespace fastrnn::kernels::FASTRNN_ISA_NS
