@@ -58,3 +58,29 @@ def test_matmul_with_b_stored_transposed(rng, isa, M, N, K, dtype):
     rtol, atol = TOLERANCE[dtype]
     expected = a.astype(np.float64) @ w.T.astype(np.float64)
     np.testing.assert_allclose(_core.matmul(a, w.T), expected, rtol=rtol, atol=atol * np.sqrt(K) * 4)
+
+
+@pytest.mark.parametrize("M, N, K", [(300, 150, 200), (500, 20, 300), (13, 700, 400)])
+def test_matmul_same_bits_for_any_split_of_c(rng, isa, M, N, K):
+    """Threads split C into row groups, panel groups or both, by the shape: one panel and
+    many rows, few rows and many panels, and both in between. Every way of packing the
+    operands (A in place or packed, B plain or stored transposed) gives the same bits."""
+    import fastrnn
+
+    a_plain = rng.standard_normal((M, K)).astype(np.float32)
+    a_strided = np.asfortranarray(a_plain)  # packed: stride along k is not 1
+    b_plain = rng.standard_normal((K, N)).astype(np.float32)
+    b_transposed = np.ascontiguousarray(b_plain.T).T
+    expected = a_plain.astype(np.float64) @ b_plain.astype(np.float64)
+    rtol, atol = TOLERANCE[np.float32]
+    try:
+        for a in (a_plain, a_strided):
+            for b in (b_plain, b_transposed):
+                out = []
+                for n in (1, 2, 3):
+                    fastrnn.set_num_threads(n)
+                    out.append(_core.matmul(a, b))
+                np.testing.assert_allclose(out[0], expected, rtol=rtol, atol=atol * np.sqrt(K) * 4)
+                assert np.array_equal(out[0], out[1]) and np.array_equal(out[0], out[2])
+    finally:
+        fastrnn.set_num_threads(0)

@@ -120,6 +120,38 @@ void scale(int64_t M, int64_t N, T beta, T* C, ptrdiff_t ldc) {
         for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
 }
 
+// How the threads split C: p_n groups of B panels times p_m groups of A row tiles, one
+// thread per (row group, panel group). Each thread packs its own copy of the B panels it
+// uses, so no thread ever writes a line that another has read. Writing lines that the
+// other core holds (shared, after both threads read the same packed B) ran at 6-8 GB/s
+// against 40 for lines only this core held: packing dG took a sixth of a 2-thread LSTM
+// backward. With p_m > 1 a panel group is packed p_m times, with p_n > 1 an A row group
+// p_n times (unless A is read in place).
+struct Grid {
+    int64_t p_m = 1, p_n = 1;
+};
+
+// The split of `team` threads with the least work on its busiest thread: multiply-adds of
+// its share of C per k, plus its packing at ten multiply-adds an element (packing ran at
+// 7-40 GB/s, against ~50 G multiply-adds/s on one core).
+Grid split_c(int64_t m_tiles, int mr, int64_t panels, int nr, bool direct, int team) {
+    Grid best;
+    double best_cost = -1;
+    for (int64_t p_n = 1; p_n <= team; ++p_n) {
+        if (team % p_n != 0 || p_n > panels) continue;
+        const int64_t p_m = team / p_n;
+        if (p_m > m_tiles) continue;
+        const double rows = static_cast<double>(ceil_div(m_tiles, p_m) * mr);
+        const double cols = static_cast<double>(ceil_div(panels, p_n) * nr);
+        const double cost = rows * cols + 10 * (cols + (direct ? 0 : rows));
+        if (best_cost < 0 || cost < best_cost) {
+            best = Grid{p_m, p_n};
+            best_cost = cost;
+        }
+    }
+    return best;
+}
+
 }  // namespace
 
 template <typename T>
@@ -130,78 +162,74 @@ void gemm(int64_t M, int64_t N, int64_t K, ConstMat<T> A, ConstMat<T> B, T beta,
     const KernelTable<T>& kt = kernel_table<T>();
     // A with unit stride along k is read in place (row pointers) instead of packed.
     const bool direct = A.cols.inner >= K && A.cols.stride == 1;
+    // B stored transposed (w_ih^T): unit stride along k, one stride along n.
+    const bool b_transposed = B.rows.inner >= K && B.rows.stride == 1 && B.cols.inner >= N;
     const int mr = direct ? kt.gemm_direct_mr : kt.gemm_mr;
     const int nr = direct ? kt.gemm_direct_nr : kt.gemm_nr;
     const int64_t mc = ceil_div(kMc, mr) * mr;
-    const int64_t nc_max = ceil_div(kNc, nr) * nr;
+    const int64_t nc_panels = ceil_div(kNc, nr);
     const int64_t kc_max = K < kKc ? K : kKc;
-    const int64_t m_blocks = ceil_div(M, mc);
-    // Work items are (A block, slice of B panels). With fewer A blocks than threads, the
-    // B panels are split too; each item packs its own copy of its A block.
-    const int64_t n_panels_max = ceil_div(N < nc_max ? N : nc_max, nr);
-    int64_t n_split = 1;
-    if (m_blocks < threads) n_split = std::min<int64_t>(n_panels_max, ceil_div(2 * threads, m_blocks));
-    threads = threads_for(m_blocks * n_split, 1, threads);
+    const int64_t m_tiles = ceil_div(M, mr), panels = ceil_div(N, nr);
+
     // Below ~2 MFLOP per thread (~20 us), waking a second thread costs more than it saves.
-    threads = std::min(threads, threads_for(2 * M * N * K, int64_t(1) << 21, threads));
+    int team = threads_for(m_tiles * panels, 1, threads);
+    team = std::min(team, threads_for(2 * M * N * K, int64_t(1) << 21, threads));
+    Grid grid = split_c(m_tiles, mr, panels, nr, direct, team);
+    while (grid.p_m * grid.p_n != team) grid = split_c(m_tiles, mr, panels, nr, direct, --team);
 
-    Buffer<T> b_pack(checked_mul(kc_max, n_panels_max * nr));
-    Buffer<T> a_pack(direct ? 0 : checked_mul(checked_mul(threads, mc), kc_max));
+    const int64_t part_panels = std::min(ceil_div(panels, grid.p_n), nc_panels);
+    const int64_t b_size = checked_mul(kc_max, part_panels * nr);
+    const int64_t a_size = direct ? 0 : checked_mul(mc, kc_max);
+    Buffer<T> b_pack(checked_mul(b_size, team));
+    Buffer<T> a_pack(checked_mul(a_size, team));
 
-    for (int64_t jc = 0; jc < N; jc += nc_max) {
-        const int64_t nc = N - jc < nc_max ? N - jc : nc_max;
-        const int64_t n_panels = ceil_div(nc, nr);
-        for (int64_t pc = 0; pc < K; pc += kc_max) {
-            const int64_t kc = K - pc < kc_max ? K - pc : kc_max;
-            const T beta_k = pc == 0 ? beta : T(1);  // later K blocks accumulate
-            T* bp = b_pack.data();
-            // B stored transposed (w_ih^T): unit stride along k, one stride along n.
-            const bool b_transposed = B.rows.inner >= K && B.rows.stride == 1 &&
-                                      B.cols.inner >= N;
-            if (b_transposed) {
-                parallel_for(n_panels, threads, [&](int64_t jp) {
-                    const int64_t c0 = jc + jp * nr;
-                    const int cols = static_cast<int>(jc + nc - c0 < nr ? jc + nc - c0 : nr);
-                    kt.pack_b_transposed(kc, cols, nr, B.p + c0 * B.cols.stride + pc,
-                                         B.cols.stride, bp + jp * kc * nr, nr);
-                });
-            } else {
-                // Each thread packs one contiguous range of panels, row by row.
-                const int team = static_cast<int>(std::min<int64_t>(threads, n_panels));
-                parallel_for(team, team, [&](int64_t part) {
-                    const int64_t jp0 = n_panels * part / team;
-                    const int64_t jp1 = n_panels * (part + 1) / team;
-                    pack_b_panels(B, pc, kc, jc, jc + nc, jp0, jp1, nr, bp + jp0 * kc * nr);
-                });
-            }
-            parallel_for(m_blocks * n_split, threads, [&](int64_t item) {
-                const int64_t ib = item / n_split, js = item % n_split;
-                const int64_t ic = ib * mc;
-                const int64_t m = M - ic < mc ? M - ic : mc;
-                const int64_t jp0 = n_panels * js / n_split, jp1 = n_panels * (js + 1) / n_split;
-                if (jp0 == jp1) return;
-                T* ap = nullptr;
-                if (!direct) {
-                    ap = a_pack.data() + thread_id() * mc * kc_max;
-                    pack_a(A, ic, m, pc, kc, mr, ap);
+    // Thread `part` computes C[r0 .. r1, panels jp_begin .. jp_end) with no other thread:
+    // no barrier between packing and the tiles, none between K blocks.
+    parallel_for(team, team, [&](int64_t part) {
+        const int64_t gm = part / grid.p_n, gn = part % grid.p_n;
+        const int64_t r0 = std::min(M, m_tiles * gm / grid.p_m * mr);
+        const int64_t r1 = std::min(M, m_tiles * (gm + 1) / grid.p_m * mr);
+        const int64_t jp_begin = panels * gn / grid.p_n, jp_end = panels * (gn + 1) / grid.p_n;
+        T* bp = b_pack.data() + part * b_size;
+        T* ap = direct ? nullptr : a_pack.data() + part * a_size;
+        for (int64_t jb = jp_begin; jb < jp_end; jb += nc_panels) {
+            const int64_t je = std::min(jp_end, jb + nc_panels);
+            for (int64_t pc = 0; pc < K; pc += kc_max) {
+                const int64_t kc = K - pc < kc_max ? K - pc : kc_max;
+                const T beta_k = pc == 0 ? beta : T(1);  // later K blocks accumulate
+                if (b_transposed) {
+                    for (int64_t jp = jb; jp < je; ++jp) {
+                        const int64_t c0 = jp * nr;
+                        const int cols = static_cast<int>(N - c0 < nr ? N - c0 : nr);
+                        kt.pack_b_transposed(kc, cols, nr, B.p + c0 * B.cols.stride + pc,
+                                             B.cols.stride, bp + (jp - jb) * kc * nr, nr);
+                    }
+                } else {
+                    pack_b_panels(B, pc, kc, 0, N, jb, je, nr, bp);
                 }
-                for (int64_t jp = jp0; jp < jp1; ++jp) {
-                    const int n = static_cast<int>(nc - jp * nr < nr ? nc - jp * nr : nr);
-                    for (int64_t ir = 0; ir < m; ir += mr) {
-                        const int mm = static_cast<int>(m - ir < mr ? m - ir : mr);
-                        T* c = C + (ic + ir) * ldc + jc + jp * nr;
-                        if (direct) {
-                            const T* rows[kMaxDirectMr];
-                            for (int i = 0; i < mm; ++i) rows[i] = A.p + A.rows.at(ic + ir + i) + pc;
-                            kt.gemm_tile_direct(kc, rows, bp + jp * kc * nr, c, ldc, beta_k, mm, n);
-                        } else {
-                            kt.gemm_tile(kc, ap + ir * kc, bp + jp * kc * nr, c, ldc, beta_k, mm, n);
+                for (int64_t ic = r0; ic < r1; ic += mc) {
+                    const int64_t m = r1 - ic < mc ? r1 - ic : mc;
+                    if (!direct) pack_a(A, ic, m, pc, kc, mr, ap);
+                    for (int64_t jp = jb; jp < je; ++jp) {
+                        const int n = static_cast<int>(N - jp * nr < nr ? N - jp * nr : nr);
+                        const T* b = bp + (jp - jb) * kc * nr;
+                        for (int64_t ir = 0; ir < m; ir += mr) {
+                            const int mm = static_cast<int>(m - ir < mr ? m - ir : mr);
+                            T* c = C + (ic + ir) * ldc + jp * nr;
+                            if (direct) {
+                                const T* rows[kMaxDirectMr];
+                                for (int i = 0; i < mm; ++i)
+                                    rows[i] = A.p + A.rows.at(ic + ir + i) + pc;
+                                kt.gemm_tile_direct(kc, rows, b, c, ldc, beta_k, mm, n);
+                            } else {
+                                kt.gemm_tile(kc, ap + ir * kc, b, c, ldc, beta_k, mm, n);
+                            }
                         }
                     }
                 }
-            });
+            }
         }
-    }
+    });
 }
 
 template void gemm<float>(int64_t, int64_t, int64_t, ConstMat<float>, ConstMat<float>, float,
