@@ -62,8 +62,11 @@ ptrdiff_t row_stride(const Dims& d, const SeqView<T>& v) {
     return v.st == d.B * v.sb ? v.sb : 0;
 }
 
-// Bytes of dG a chunk aims at (SequenceGrads::chunk_steps).
-constexpr int64_t kGradChunkBytes = 4 << 20;
+// Bytes of dG a chunk aims at (SequenceGrads::chunk_steps). The GEMMs read a chunk's dG
+// four times right after the reverse loop writes it (packed for dw_ih and for dw_hh, in
+// place for dx, and for db), so a chunk about the size of L2 (1 MiB per core here) is read
+// from there: 4 MiB -> 1 MiB made backward calls 4-6% faster at H = 64-256 (A/B).
+constexpr int64_t kGradChunkBytes = 1 << 20;
 
 }  // namespace
 
