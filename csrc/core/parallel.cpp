@@ -37,14 +37,6 @@ void set_max_threads(int n) {
     g_threads.store(n, std::memory_order_relaxed);
 }
 
-int thread_id() {
-#ifdef FASTRNN_HAVE_OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
-
 bool have_openmp() {
 #ifdef FASTRNN_HAVE_OPENMP
     return true;

@@ -15,7 +15,6 @@ namespace fastrnn {
 // Threads the next call may use: the count set by set_num_threads(), or, when that is 0,
 // the calling thread's OpenMP default (so OMP_NUM_THREADS and threadpoolctl apply).
 int max_threads();
-int thread_id();  // index of the calling thread inside a parallel_for, else 0
 void set_max_threads(int n);  // n >= 0; 0 restores the OpenMP default
 bool have_openmp();
 // True in a child of fork(): max_threads() is then 1 (see parallel.cpp).

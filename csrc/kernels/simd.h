@@ -131,9 +131,6 @@ FASTRNN_INLINE_EARLY void in_register(V& v) {
 #endif
 }
 
-// e^x for float32: Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, then a degree-6
-// polynomial (Cephes expf). Max relative error ~2 ulp on [-87.3, 88]; inputs are clamped
-// there, so e^x saturates to ~1.2e-38 / ~1.7e38 instead of 0 / inf. NaN propagates.
 #define FASTRNN_INLINE inline __attribute__((always_inline))
 
 // Helpers of exp: each is one instruction on AVX-512 (and the first two on AVX2), where
@@ -161,8 +158,8 @@ FASTRNN_INLINE VecF round_near(VecF x) {
                                                        _MM_FROUND_TO_NEAREST_INT |
                                                            _MM_FROUND_NO_EXC));
 #elif defined(FASTRNN_ISA_AVX2)
-    return reinterpret_cast<VecF>(
-        _mm256_round_ps(reinterpret_cast<__m256>(x), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    return reinterpret_cast<VecF>(_mm256_round_ps(reinterpret_cast<__m256>(x),
+                                                  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
 #else
     // +/- 0.5 then truncate toward zero.
     return __builtin_convertvector(
@@ -182,6 +179,9 @@ FASTRNN_INLINE VecF times_pow2(VecF p, VecF n) {
 #endif
 }
 
+// e^x for float32: Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, then a degree-6
+// polynomial (Cephes expf). Max relative error ~2 ulp on [-87.3, 88]; inputs are clamped
+// there, so e^x saturates to ~1.2e-38 / ~1.7e38 instead of 0 / inf. NaN propagates.
 FASTRNN_INLINE VecF exp(VecF x) {
     x = clamp(x, -87.3365f, 88.0f);  // 2^n stays a normal float
     const VecF n = round_near(x * 1.44269504088896341f);
