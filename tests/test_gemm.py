@@ -60,11 +60,13 @@ def test_matmul_with_b_stored_transposed(rng, isa, M, N, K, dtype):
     np.testing.assert_allclose(_core.matmul(a, w.T), expected, rtol=rtol, atol=atol * np.sqrt(K) * 4)
 
 
-@pytest.mark.parametrize("M, N, K", [(300, 150, 200), (500, 20, 300), (13, 700, 400)])
+@pytest.mark.parametrize("M, N, K", [(300, 150, 200), (500, 20, 300), (13, 700, 400),
+                                     (200, 400, 64)])
 def test_matmul_same_bits_for_any_split_of_c(rng, isa, M, N, K):
-    """Threads split C into row groups, panel groups or both, by the shape: one panel and
-    many rows, few rows and many panels, and both in between. Every way of packing the
-    operands (A in place or packed, B plain or stored transposed) gives the same bits."""
+    """Threads split C into row groups, panel groups or both (a 2 x 2 or 2 x 3 grid on 4
+    or 6 threads), by the shape: one panel and many rows, few rows and many panels, and
+    both in between. For each way of packing the operands (A in place or packed, B plain
+    or stored transposed), every thread count gives the same bits."""
     import fastrnn
 
     a_plain = rng.standard_normal((M, K)).astype(np.float32)
@@ -77,10 +79,10 @@ def test_matmul_same_bits_for_any_split_of_c(rng, isa, M, N, K):
         for a in (a_plain, a_strided):
             for b in (b_plain, b_transposed):
                 out = []
-                for n in (1, 2, 3):
+                for n in (1, 2, 3, 4, 6):
                     fastrnn.set_num_threads(n)
                     out.append(_core.matmul(a, b))
                 np.testing.assert_allclose(out[0], expected, rtol=rtol, atol=atol * np.sqrt(K) * 4)
-                assert np.array_equal(out[0], out[1]) and np.array_equal(out[0], out[2])
+                assert all(np.array_equal(out[0], o) for o in out[1:])
     finally:
         fastrnn.set_num_threads(0)

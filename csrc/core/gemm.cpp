@@ -81,22 +81,22 @@ void pack_a(const ConstMat<T>& A, int64_t r0, int64_t m, int64_t k0, int64_t kc,
     }
 }
 
-// Panels [jp0, jp1) of B[k0 .. k0+kc, jc .. n) into kc x nr panels at dst (panel jp at
+// Panels [jp0, jp1) of B[k0 .. k0+kc, 0 .. n) into kc x nr panels at dst (panel jp at
 // dst + (jp - jp0) * kc * nr), zero columns past n. Rows are walked outside: each row's
 // run of the panels' columns is read once, in order. Walking one panel's strip down the
 // rows instead read lines a row stride apart (4 KiB for dG at H = 256), across a page
 // each time, which the prefetcher does not follow: packing dG took 4.6% of a B=16
 // training call at 5 GB/s.
 template <typename T>
-void pack_b_panels(const ConstMat<T>& B, int64_t k0, int64_t kc, int64_t jc, int64_t n,
+void pack_b_panels(const ConstMat<T>& B, int64_t k0, int64_t kc, int64_t n,
                    int64_t jp0, int64_t jp1, int nr, T* dst) {
-    const int64_t c_end = jc + jp1 * nr < n ? jc + jp1 * nr : n;
+    const int64_t c_end = jp1 * nr < n ? jp1 * nr : n;
     const bool plain_cols = B.cols.inner >= c_end;  // one stride along n: no division
     const ptrdiff_t cs = B.cols.stride;
     for (int64_t kk = 0; kk < kc; ++kk) {
         const T* row = B.p + B.rows.at(k0 + kk);
         for (int64_t jp = jp0; jp < jp1; ++jp) {
-            const int64_t c0 = jc + jp * nr;
+            const int64_t c0 = jp * nr;
             const int cols = static_cast<int>(n - c0 < nr ? n - c0 : nr);
             T* d = dst + (jp - jp0) * kc * nr + kk * nr;
             if (plain_cols && cs == 1) {
@@ -122,7 +122,8 @@ void scale(int64_t M, int64_t N, T beta, T* C, ptrdiff_t ldc) {
 
 // How the threads split C: p_n groups of B panels times p_m groups of A row tiles, one
 // thread per (row group, panel group). Each thread packs its own copy of the B panels it
-// uses, so no thread ever writes a line that another has read. Writing lines that the
+// uses into its own cache lines, so no thread writes a packed line that another has read.
+// Writing lines that the
 // other core holds (shared, after both threads read the same packed B) ran at 6-8 GB/s
 // against 40 for lines only this core held: packing dG took a sixth of a 2-thread LSTM
 // backward. With p_m > 1 a panel group is packed p_m times, with p_n > 1 an A row group
@@ -172,14 +173,19 @@ void gemm(int64_t M, int64_t N, int64_t K, ConstMat<T> A, ConstMat<T> B, T beta,
     const int64_t m_tiles = ceil_div(M, mr), panels = ceil_div(N, nr);
 
     // Below ~2 MFLOP per thread (~20 us), waking a second thread costs more than it saves.
-    int team = threads_for(m_tiles * panels, 1, threads);
+    int team = threads_for(m_tiles * panels, 1, threads > 1 ? threads : 1);
     team = std::min(team, threads_for(2 * M * N * K, int64_t(1) << 21, threads));
     Grid grid = split_c(m_tiles, mr, panels, nr, direct, team);
     while (grid.p_m * grid.p_n != team) grid = split_c(m_tiles, mr, panels, nr, direct, --team);
 
     const int64_t part_panels = std::min(ceil_div(panels, grid.p_n), nc_panels);
-    const int64_t b_size = checked_mul(kc_max, part_panels * nr);
-    const int64_t a_size = direct ? 0 : checked_mul(mc, kc_max);
+    // Each thread's slices start on a cache line of their own.
+    const auto whole_lines = [](int64_t n) {
+        constexpr int64_t kLine = 64 / sizeof(T);
+        return (n + kLine - 1) / kLine * kLine;
+    };
+    const int64_t b_size = whole_lines(checked_mul(kc_max, part_panels * nr));
+    const int64_t a_size = direct ? 0 : whole_lines(checked_mul(mc, kc_max));
     Buffer<T> b_pack(checked_mul(b_size, team));
     Buffer<T> a_pack(checked_mul(a_size, team));
 
@@ -205,7 +211,7 @@ void gemm(int64_t M, int64_t N, int64_t K, ConstMat<T> A, ConstMat<T> B, T beta,
                                              B.cols.stride, bp + (jp - jb) * kc * nr, nr);
                     }
                 } else {
-                    pack_b_panels(B, pc, kc, 0, N, jb, je, nr, bp);
+                    pack_b_panels(B, pc, kc, N, jb, je, nr, bp);
                 }
                 for (int64_t ic = r0; ic < r1; ic += mc) {
                     const int64_t m = r1 - ic < mc ? r1 - ic : mc;

@@ -133,8 +133,9 @@ FASTRNN_INLINE_EARLY void in_register(V& v) {
 
 #define FASTRNN_INLINE inline __attribute__((always_inline))
 
-// Helpers of exp: each is one instruction on AVX-512 (and the first two on AVX2), where
-// the portable forms take four or five; exp runs five times per LSTM unit and step.
+// Helpers of exp: one or two instructions each on AVX-512 (clamp and round_near on AVX2
+// too), where the portable forms take four or five; exp runs five times per LSTM unit
+// and step.
 // x clamped to [lo, hi]; a NaN stays NaN (MINPS/MAXPS return their second operand then).
 FASTRNN_INLINE VecF clamp(VecF x, float lo, float hi) {
 #if defined(FASTRNN_ISA_AVX512)
