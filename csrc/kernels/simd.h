@@ -16,7 +16,7 @@
 #include <arm_neon.h>
 #endif
 
-#define FASTRNN_INLINE_EARLY inline __attribute__((always_inline))
+#define FASTRNN_INLINE inline __attribute__((always_inline))
 
 namespace fastrnn::kernels::FASTRNN_ISA_NS {
 
@@ -65,7 +65,7 @@ inline void store(double* p, VecD v) { *reinterpret_cast<VecD_u*>(p) = v; }
 // written here and nowhere else: a contraction the compiler chose differently in two
 // instantiations (a 2-row and a 3-row tile, say) would make a result depend on how rows
 // were grouped into tiles, and so on the thread count.
-FASTRNN_INLINE_EARLY VecF fma(VecF a, VecF b, VecF c) {
+FASTRNN_INLINE VecF fma(VecF a, VecF b, VecF c) {
 #if defined(FASTRNN_ISA_AVX512)
     return reinterpret_cast<VecF>(_mm512_fmadd_ps(reinterpret_cast<__m512>(a),
                                                   reinterpret_cast<__m512>(b),
@@ -82,7 +82,7 @@ FASTRNN_INLINE_EARLY VecF fma(VecF a, VecF b, VecF c) {
     return a * b + c;
 #endif
 }
-FASTRNN_INLINE_EARLY VecD fma(VecD a, VecD b, VecD c) {
+FASTRNN_INLINE VecD fma(VecD a, VecD b, VecD c) {
 #if defined(FASTRNN_ISA_AVX512)
     return reinterpret_cast<VecD>(_mm512_fmadd_pd(reinterpret_cast<__m512d>(a),
                                                   reinterpret_cast<__m512d>(b),
@@ -121,7 +121,7 @@ inline VecF select(VecI mask, VecF a, VecF b) {
 // B=2 that is 10 loads per 8 FMAs, and a core issues one 64-byte load per cycle (an
 // Elman B=2 H=256 step ran 18% slower).
 template <typename V>
-FASTRNN_INLINE_EARLY void in_register(V& v) {
+FASTRNN_INLINE void in_register(V& v) {
 #if defined(__x86_64__) && (defined(FASTRNN_ISA_AVX512) || defined(FASTRNN_ISA_AVX2))
     asm("" : "+v"(v));
 #elif defined(FASTRNN_ISA_NEON)
@@ -130,8 +130,6 @@ FASTRNN_INLINE_EARLY void in_register(V& v) {
     (void)v;
 #endif
 }
-
-#define FASTRNN_INLINE inline __attribute__((always_inline))
 
 // Helpers of exp: one or two instructions each on AVX-512 (clamp and round_near on AVX2
 // too), where the portable forms take four or five; exp runs five times per LSTM unit
