@@ -121,7 +121,7 @@ def _check(runners, results) -> dict:
     expected = runners["fastrnn"].outputs()
     errors = {}
     for name, runner in runners.items():
-        if name == "fastrnn":
+        if name == "fastrnn" or not runner.checked:
             continue
         try:
             errors[name] = relative_error(runner.outputs(), expected)

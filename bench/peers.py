@@ -33,6 +33,8 @@ def _try_import(name: str):
 class Runner:
     """One implementation prepared for one case; subclasses define run() and outputs()."""
 
+    checked = True  # False: computes another function by design, so no output check
+
     def run(self) -> None:
         raise NotImplementedError
 
@@ -73,9 +75,10 @@ class Peer:
 
 
 class FunctionalRunner(Runner):
-    def __init__(self, module, case: Case, data: dict):
+    def __init__(self, module, case: Case, data: dict, checked: bool = True):
         self.m, self.case, self.d = module, case, data
         self.last = None
+        self.checked = checked
 
     def _forward(self, training: bool):
         d = self.d
@@ -113,6 +116,23 @@ class FastrnnPeer(Peer):
 
     def prepare(self, case, data, threads):
         return FunctionalRunner(fastrnn, case, data)
+
+
+class FastrnnPlainPeer(FastrnnPeer):
+    """fastrnn's plain LSTM on a peephole case's data: the baseline of the peephole's cost,
+    timed in the same interleaved rounds as the peephole call. Read off two rows instead,
+    the two calls ran beside different peers (the plain rows also beside torch and Keras),
+    and a 2-thread B=1 training call, 2.7 ms, came out 1.6-1.8x slower in the peephole row
+    of two runs out of three: the peers around a short 2-thread call change how long its
+    second thread takes to start."""
+
+    name = "fastrnn-plain"
+
+    def unsupported(self, case):
+        return None if case.peephole else "the plain baseline runs in peephole cases only"
+
+    def prepare(self, case, data, threads):
+        return FunctionalRunner(fastrnn, case, {**data, "peephole": None}, checked=False)
 
 
 class NumpyPeer(Peer):

@@ -109,11 +109,13 @@ def format_table(rows: list[dict], peer_names: list[str], peak_label: str) -> st
     return "\n".join(out)
 
 
-def footnotes(rows: list[dict]) -> list[str]:
-    """Why cells are "-" or "fail", and what "!" means; each reason once."""
+def footnotes(rows: list[dict], peer_names: list[str]) -> list[str]:
+    """Why cells of the table's peers are "-" or "fail", and what "!" means; each once."""
     seen, notes = set(), []
     for row in rows:
         for name, e in row["results"].items():
+            if name not in peer_names:
+                continue
             if e["status"] != "ok" and (name, e["reason"]) not in seen:
                 seen.add((name, e["reason"]))
                 mark = "-" if e["status"] == "skipped" else "fail"
@@ -129,6 +131,25 @@ def footnotes(rows: list[dict]) -> list[str]:
             f"check: every peer's outputs match fastrnn's within {CHECK_TOLERANCE:g} (relative)"
         )
     return notes
+
+
+def format_peephole(rows: list[dict], plain: str) -> str:
+    """The peephole cost: each peephole row's fastrnn time over the plain LSTM's on the
+    same data, both timed in the same interleaved rounds; "" when no row has both."""
+    lines = []
+    for row in rows:
+        peep, base = row["results"].get("fastrnn"), row["results"].get(plain)
+        if not (peep and base and peep["status"] == base["status"] == "ok"):
+            continue
+        label = row["case"]["label"]
+        lines.append(
+            f"  {label} thr {row['threads']}: {_fmt_ms(peep['ms'])} ms with, "
+            f"{_fmt_ms(base['ms'])} ms without = {peep['ms'] / base['ms']:.2f}x"
+        )
+    if not lines:
+        return ""
+    head = "peephole cost (fastrnn with / without peepholes, timed in the same rounds):"
+    return "\n".join([head, *lines])
 
 
 # --- records --------------------------------------------------------------------------

@@ -31,7 +31,7 @@ import machine
 import report
 from keras_peer import KerasPeer
 from measure import RepPolicy, measure_case
-from peers import FastrnnPeer, NumpyPeer, OrtPeer, TorchPeer
+from peers import FastrnnPeer, FastrnnPlainPeer, NumpyPeer, OrtPeer, TorchPeer
 
 PEER_NAMES = ("fastrnn", "numpy", "torch", "onnxruntime", "keras")
 
@@ -113,6 +113,8 @@ def make_peers(names, threads: list[int]) -> tuple[list, list[str]]:
             notes.append(f"{name} column skipped: {reason}")
         else:
             peers.append(peer)
+        if name == "fastrnn":
+            peers.append(FastrnnPlainPeer())  # the peephole rows' baseline, no column
     return peers, notes
 
 
@@ -241,12 +243,16 @@ def main(argv=None) -> int:
             peer.close()
     load = (load_start, machine.load_average())
     h = header(peak, policy, threads, args.settle_ms / 1e3, notes, load)
-    names = [p.name for p in peers]
+    names = [p.name for p in peers if p.name != FastrnnPlainPeer.name]
     print(format_header(h, time.perf_counter() - t0))
     print()
     print(report.format_table(rows, names, peak_label(peak)))
     print()
-    print("\n".join(report.footnotes(rows)))
+    print("\n".join(report.footnotes(rows, names)))
+    peephole = report.format_peephole(rows, FastrnnPlainPeer.name)
+    if peephole:
+        print()
+        print(peephole)
     if args.json:
         report.write_json(args.json, h, rows)
     if args.plot:

@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "run.py"
 
 
@@ -46,6 +48,41 @@ def test_smoke_prints_table_and_json(tmp_path):
         for name in ("fastrnn", "numpy"):
             assert row["results"][name]["status"] == "ok", row["results"][name]
         assert row["results"]["numpy"]["check_ok"]
+        # The plain-LSTM baseline is timed beside every peephole row, and only there.
+        plain = row["results"]["fastrnn-plain"]["status"]
+        assert plain == ("ok" if row["case"]["peephole"] else "skipped"), row["case"]
+
+    # It gets its own section, not a column of the table.
+    table, _, section = out.partition("peephole cost")
+    assert "fastrnn-plain" not in table
+    for threads in (1, 2):
+        assert f"lstm train B2 T5 I8 H8 peep thr {threads}:" in section
+
+
+def test_plain_baseline_drops_only_the_peepholes():
+    # The likely bug: a baseline that still computes the peephole LSTM (its ratio would
+    # always read 1.0x) or another function altogether.
+    sys.path.insert(0, str(BENCH.parent))
+    try:
+        import cases
+        import peers
+    finally:
+        sys.path.remove(str(BENCH.parent))
+    import fastrnn
+
+    case = cases.Case("lstm", "train", 2, 5, 8, 8, peephole=True)
+    data = cases.make_data(case)
+    with_p = peers.FastrnnPeer().prepare(case, data, 1)
+    without = peers.FastrnnPlainPeer().prepare(case, data, 1)
+    with_p.run()
+    without.run()
+
+    expected = fastrnn.lstm_forward(data["x"], None, None, data["w_ih"], data["w_hh"], data["b"])
+    assert np.array_equal(without.outputs()["h_seq"], expected.h_seq)
+    assert not np.allclose(with_p.outputs()["h_seq"], expected.h_seq)
+    assert set(without.outputs()) == {"h_seq", "dx", "dw_ih", "dw_hh"}  # training, too
+    assert not without.checked and with_p.checked
+    assert data["peephole"] is not None  # the case's data is left as it was
 
 
 def test_broken_peer_is_skipped_with_a_note(tmp_path):
