@@ -29,7 +29,7 @@ MAIN_SHAPES = [
     (16, 1, 256),
     (1, 1, 256),
 ]
-# Peephole LSTM next to its plain twin, so the peephole cost can be read off directly.
+# Peephole LSTM cases; each also times the plain LSTM on its data (the peephole cost).
 PEEPHOLE_SHAPES = [(64, 100, 256), (1, 100, 256)]
 
 # B=16 stands in for the large batches: same per-step shape class, 4x less time.

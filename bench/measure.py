@@ -1,9 +1,10 @@
 """Side-by-side timing of one case: warm-up, a correctness check, interleaved reps.
 
-Every implementation of a case is timed in the same run, round-robin (rep k runs
-impl A, B, C, ... then rep k+1 starts one impl later), so that a slow drift of the
-machine (frequency, a noisy neighbour) hits all of them alike; the medians are
-reported.
+Every implementation of a case is timed in the same run, round-robin, so that a slow
+drift of the machine (frequency, a noisy neighbour) hits all of them alike; the medians
+are reported. The order rotates each round and runs backwards every other round, so
+each implementation goes first equally often and follows each other one about equally
+often (what ran just before a short multi-thread call changes its time).
 """
 
 from __future__ import annotations
@@ -51,13 +52,17 @@ class Result:
     reason: str = ""
     times: list = field(default_factory=list)
     check_err: float | None = None  # vs fastrnn; None for fastrnn itself
+    checked: bool = True  # False: another function by design, never compared
 
     @property
     def ms(self) -> float | None:
         return 1e3 * statistics.median(self.times) if self.times else None
 
     @property
-    def check_ok(self) -> bool:
+    def check_ok(self) -> bool | None:
+        """None when the outputs were never compared (see ``checked``)."""
+        if not self.checked:
+            return None
         return self.check_err is None or self.check_err <= CHECK_TOLERANCE
 
 
@@ -150,16 +155,26 @@ def _run_burst(name, runner, results, calls: int) -> float | None:
     return total / calls
 
 
+def round_orders(names: list, rounds: int) -> list[list]:
+    """The call order of each round: rotated one place every two rounds, backwards in odd
+    rounds. A plain rotation keeps neighbours in order (with A, B, C, D, B follows A in
+    every round), so B would always start on the cores, caches and threads A just used."""
+    n = len(names)
+    orders = []
+    for k in range(rounds):
+        base = names if k % 2 == 0 else names[::-1]
+        orders.append([base[(k // 2 + j) % n] for j in range(n)])
+    return orders
+
+
 def _interleave(runners, results, rounds: int, settle_s: float, cap_s: float | None,
                 bursts: dict) -> dict:
     times = {name: [] for name in runners}
-    order = list(runners)
     start = time.perf_counter()
-    for k in range(rounds):
+    for k, order in enumerate(round_orders(list(runners), rounds)):
         if k > 0 and cap_s is not None and time.perf_counter() - start > cap_s:
             break
-        for j in range(len(order)):
-            name = order[(k + j) % len(order)]  # rotate who goes first each round
+        for name in order:
             if name not in runners:
                 continue
             t = _run_burst(name, runners[name], results, bursts.get(name, 1))
@@ -191,5 +206,7 @@ def measure_case(case: Case, threads: int, peers, policy: RepPolicy, settle_s: f
     for name, runner in runners.items():
         runner.close()
         if name not in results:
-            results[name] = Result("ok", times=times[name], check_err=errors.get(name))
+            results[name] = Result(
+                "ok", times=times[name], check_err=errors.get(name), checked=runner.checked
+            )
     return results

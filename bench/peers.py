@@ -119,12 +119,9 @@ class FastrnnPeer(Peer):
 
 
 class FastrnnPlainPeer(FastrnnPeer):
-    """fastrnn's plain LSTM on a peephole case's data: the baseline of the peephole's cost,
-    timed in the same interleaved rounds as the peephole call. Read off two rows instead,
-    the two calls ran beside different peers (the plain rows also beside torch and Keras),
-    and a 2-thread B=1 training call, 2.7 ms, came out 1.6-1.8x slower in the peephole row
-    of two runs out of three: the peers around a short 2-thread call change how long its
-    second thread takes to start."""
+    """fastrnn's plain LSTM on a peephole case's data, timed in the same rounds as the
+    peephole call: the baseline of the peephole cost (two separate rows run beside
+    different peers; see bench/README.md)."""
 
     name = "fastrnn-plain"
 

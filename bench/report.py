@@ -54,7 +54,7 @@ def _cell(entry: dict | None, key: str) -> str:
         return f"{value:.1f}"
     if key == "pct_peak":
         return f"{value:.0f}%"
-    mark = "" if entry.get("check_ok", True) else "!"  # the output differs from fastrnn's
+    mark = "!" if entry.get("check_ok") is False else ""  # the output differs from fastrnn's
     return f"{value:.2f}x{mark}"
 
 
@@ -62,7 +62,7 @@ def _check_cell(row: dict) -> str:
     bad = [
         f"{name} {e['check_err']:.0e}"
         for name, e in row["results"].items()
-        if e["status"] == "ok" and not e.get("check_ok", True)
+        if e["status"] == "ok" and e.get("check_ok") is False  # None: never compared
     ]
     return "MISMATCH " + ", ".join(bad) if bad else "ok"
 
@@ -139,11 +139,15 @@ def format_peephole(rows: list[dict], plain: str) -> str:
     lines = []
     for row in rows:
         peep, base = row["results"].get("fastrnn"), row["results"].get(plain)
-        if not (peep and base and peep["status"] == base["status"] == "ok"):
+        if not (peep and base) or base["status"] == "skipped":
             continue
-        label = row["case"]["label"]
+        where = f"  {row['case']['label']} thr {row['threads']}:"
+        if peep["status"] != "ok" or base["status"] != "ok":
+            why = base["reason"] if base["status"] != "ok" else "fastrnn failed"
+            lines.append(f"{where} not measured ({why})")
+            continue
         lines.append(
-            f"  {label} thr {row['threads']}: {_fmt_ms(peep['ms'])} ms with, "
+            f"{where} {_fmt_ms(peep['ms'])} ms with, "
             f"{_fmt_ms(base['ms'])} ms without = {peep['ms'] / base['ms']:.2f}x"
         )
     if not lines:

@@ -7,6 +7,7 @@ and that a peer which cannot be imported costs its column, not the run.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
@@ -14,6 +15,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "run.py"
 
@@ -59,15 +61,22 @@ def test_smoke_prints_table_and_json(tmp_path):
         assert f"lstm train B2 T5 I8 H8 peep thr {threads}:" in section
 
 
-def test_plain_baseline_drops_only_the_peepholes():
+@pytest.fixture
+def bench_modules(monkeypatch):
+    """bench/'s modules, imported by the names they use for each other; removed after."""
+    monkeypatch.syspath_prepend(str(BENCH.parent))
+    names = ("cases", "machine", "measure", "peers", "report")
+    for name in names:
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    yield {name: importlib.import_module(name) for name in names}
+    for name in names:
+        sys.modules.pop(name, None)
+
+
+def test_plain_baseline_drops_only_the_peepholes(bench_modules):
     # The likely bug: a baseline that still computes the peephole LSTM (its ratio would
     # always read 1.0x) or another function altogether.
-    sys.path.insert(0, str(BENCH.parent))
-    try:
-        import cases
-        import peers
-    finally:
-        sys.path.remove(str(BENCH.parent))
+    cases, peers = bench_modules["cases"], bench_modules["peers"]
     import fastrnn
 
     case = cases.Case("lstm", "train", 2, 5, 8, 8, peephole=True)
@@ -98,3 +107,40 @@ def test_broken_peer_is_skipped_with_a_note(tmp_path):
 
     assert "torch column skipped" in out
     assert "lstm infer B2 T5 I8 H8" in out
+
+
+@pytest.mark.parametrize("n", [2, 3, 4, 5, 6])
+def test_rounds_let_every_peer_follow_every_other_alike(bench_modules, n):
+    # A plain rotation keeps neighbours in order: with 4 peers the second always ran
+    # right after the first, on the cores and threads it had just used.
+    names = [f"p{i}" for i in range(n)]
+    orders = bench_modules["measure"].round_orders(names, 4 * n)
+    assert all(sorted(order) == names for order in orders)
+    firsts = [order[0] for order in orders]
+    assert all(firsts.count(name) == 4 for name in names)
+    calls = [name for order in orders for name in order]
+    follows = list(zip(calls, calls[1:]))
+    for a in names:
+        for b in names:
+            if a < b:
+                assert abs(follows.count((a, b)) - follows.count((b, a))) <= 1, (a, b)
+
+
+def test_peephole_section_divides_with_by_without(bench_modules):
+    report = bench_modules["report"]
+
+    def row(label, peep, plain):
+        results = {"fastrnn": peep, "plain": plain}
+        return {"case": {"label": label}, "threads": 2, "results": results}
+
+    ok = {"status": "ok", "reason": ""}
+    rows = [
+        row("a peep", {**ok, "ms": 3.0}, {**ok, "ms": 1.5}),
+        row("b", {**ok, "ms": 1.0}, {"status": "skipped", "reason": "not a peephole case"}),
+        row("c peep", {**ok, "ms": 1.0}, {"status": "failed", "reason": "MemoryError: x"}),
+    ]
+    text = report.format_peephole(rows, "plain")
+    assert "a peep thr 2: 3.00 ms with, 1.50 ms without = 2.00x" in text
+    assert "c peep thr 2: not measured (MemoryError: x)" in text
+    assert "b thr" not in text
+    assert report.format_peephole(rows[1:2], "plain") == ""
