@@ -157,8 +157,9 @@ def _run_burst(name, runner, results, calls: int) -> float | None:
 
 def round_orders(names: list, rounds: int) -> list[list]:
     """The call order of each round: rotated one place every two rounds, backwards in odd
-    rounds. A plain rotation keeps neighbours in order (with A, B, C, D, B follows A in
-    every round), so B would always start on the cores, caches and threads A just used."""
+    rounds. A plain rotation keeps neighbours in order (with A, B, C, D, B runs right
+    after A in 3 rounds of 4 and A never right after B), so B mostly starts on the
+    cores, caches and threads A has just used."""
     n = len(names)
     orders = []
     for k in range(rounds):
