@@ -112,7 +112,7 @@ def inference(rounds: int, cores: int) -> None:
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
-            dashboard_address=None,
+            dashboard_address=":0",  # any free port: None still took 8787
         ) as cluster,
         Client(cluster) as client,
     ):
