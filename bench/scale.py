@@ -112,7 +112,7 @@ def inference(rounds: int, cores: int) -> None:
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
-            dashboard_address=":0",  # any free port: None still took 8787
+            dashboard_address="127.0.0.1:0",  # a free loopback port: None still took 8787
         ) as cluster,
         Client(cluster) as client,
     ):

@@ -72,7 +72,7 @@ def test_local_cluster_on_loopback_equals_predict(x):
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
-            dashboard_address=":0",  # any free port: None still took 8787
+            dashboard_address="127.0.0.1:0",  # a free loopback port: None still took 8787
         ) as cluster,
         distributed.Client(cluster) as client,
     ):
