@@ -2,17 +2,19 @@
 
 Every implementation of a case is timed in the same run, round-robin, so that a slow
 drift of the machine (frequency, a noisy neighbour) hits all of them alike; the medians
-are reported. The order rotates each round and runs backwards every other round, so
-each implementation goes first equally often and follows each other one about equally
-often (what ran just before a short multi-thread call changes its time).
+are reported. The order changes from round to round so that each implementation runs
+right after each other one about equally often, and never right after itself (what
+ran just before a short multi-thread call changes its time; see round_orders).
 """
 
 from __future__ import annotations
 
 import gc
+import itertools
 import math
 import statistics
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -156,15 +158,33 @@ def _run_burst(name, runner, results, calls: int) -> float | None:
 
 
 def round_orders(names: list, rounds: int) -> list[list]:
-    """The call order of each round: rotated one place every two rounds, backwards in odd
-    rounds. A plain rotation keeps neighbours in order (with A, B, C, D, B runs right
-    after A in 3 rounds of 4 and A never right after B), so B mostly starts on the
-    cores, caches and threads A has just used."""
-    n = len(names)
-    orders = []
-    for k in range(rounds):
-        base = names if k % 2 == 0 else names[::-1]
-        orders.append([base[(k // 2 + j) % n] for j in range(n)])
+    """The call order of each round. Each round takes the order whose calls (counting the
+    one across the round boundary) repeat the who-ran-just-before-whom pairs used least
+    so far, and never put a peer right after itself; ties go to the peer that has gone
+    first least often. A plain rotation keeps neighbours in order (with A, B, C, D, B
+    runs right after A in 3 rounds of 4 and A never right after B), so B mostly starts
+    on the cores, caches and threads A has just used."""
+    if len(names) <= 7:  # the bench has at most 6 runners: 720 orders to score
+        candidates = [list(p) for p in itertools.permutations(names)]
+    else:  # rotations of the order and of its reverse
+        n = len(names)
+        candidates = [[b[(r + j) % n] for j in range(n)] for b in (names, names[::-1])
+                      for r in range(n)]
+    follows, firsts, orders, last = Counter(), Counter(), [], None
+
+    def pairs(order):
+        return ([(last, order[0])] if last is not None else []) + list(zip(order, order[1:]))
+
+    def cost(order):
+        p = pairs(order)
+        return (sum(a == b for a, b in p), sum(follows[e] for e in p), firsts[order[0]])
+
+    for _ in range(rounds):
+        best = min(candidates, key=cost)
+        follows.update(pairs(best))
+        firsts[best[0]] += 1
+        last = best[-1]
+        orders.append(best)
     return orders
 
 

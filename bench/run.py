@@ -52,7 +52,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--cases", help="regular expression on the case label, e.g. 'lstm (infer|train) B64'"
     )
     p.add_argument(
-        "--peers", help=f"comma list out of {','.join(PEER_NAMES)} (fastrnn always runs)"
+        "--peers",
+        help=f"comma list out of {','.join(PEER_NAMES)} (fastrnn always runs, and in "
+        "peephole cases also its plain-LSTM baseline)",
     )
     p.add_argument(
         "--reps", type=int, help="interleaved rounds per case (default: fill a time budget)"

@@ -51,8 +51,10 @@ def test_smoke_prints_table_and_json(tmp_path):
             assert row["results"][name]["status"] == "ok", row["results"][name]
         assert row["results"]["numpy"]["check_ok"]
         # The plain-LSTM baseline is timed beside every peephole row, and only there.
-        plain = row["results"]["fastrnn-plain"]["status"]
-        assert plain == ("ok" if row["case"]["peephole"] else "skipped"), row["case"]
+        plain = row["results"]["fastrnn-plain"]
+        assert plain["status"] == ("ok" if row["case"]["peephole"] else "skipped"), row["case"]
+        if row["case"]["peephole"]:  # another function: no ratio to fastrnn, no check
+            assert plain["ms"] > 0 and plain["ratio"] is None and plain["check_ok"] is None
 
     # It gets its own section, not a column of the table.
     table, _, section = out.partition("peephole cost")
@@ -110,20 +112,20 @@ def test_broken_peer_is_skipped_with_a_note(tmp_path):
 
 
 @pytest.mark.parametrize("n", [2, 3, 4, 5, 6])
-def test_rounds_let_every_peer_follow_every_other_alike(bench_modules, n):
+@pytest.mark.parametrize("rounds", [5, 24, 50])
+def test_rounds_let_every_peer_follow_every_other_alike(bench_modules, n, rounds):
     # A plain rotation keeps neighbours in order: with 4 peers the second ran right after
     # the first in 3 rounds of 4 (on the threads it had just used), never the other way.
+    # Running every other round backwards balanced that but put the peer at the turn
+    # twice in a row.
     names = [f"p{i}" for i in range(n)]
-    orders = bench_modules["measure"].round_orders(names, 4 * n)
-    assert all(sorted(order) == names for order in orders)
-    firsts = [order[0] for order in orders]
-    assert all(firsts.count(name) == 4 for name in names)
+    orders = bench_modules["measure"].round_orders(names, rounds)
+    assert len(orders) == rounds and all(sorted(order) == names for order in orders)
     calls = [name for order in orders for name in order]
     follows = list(zip(calls, calls[1:]))
-    for a in names:
-        for b in names:
-            if a < b:
-                assert abs(follows.count((a, b)) - follows.count((b, a))) <= 1, (a, b)
+    assert all(a != b for a, b in follows)
+    counts = [follows.count((a, b)) for a in names for b in names if a != b]
+    assert max(counts) - min(counts) <= 2, counts
 
 
 def test_peephole_section_divides_with_by_without(bench_modules):
