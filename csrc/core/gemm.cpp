@@ -123,11 +123,10 @@ void scale(int64_t M, int64_t N, T beta, T* C, ptrdiff_t ldc) {
 // How the threads split C: p_n groups of B panels times p_m groups of A row tiles, one
 // thread per (row group, panel group). Each thread packs its own copy of the B panels it
 // uses into its own cache lines, so no thread writes a packed line that another has read.
-// Writing lines that the
-// other core holds (shared, after both threads read the same packed B) ran at 6-8 GB/s
-// against 40 for lines only this core held: packing dG took a sixth of a 2-thread LSTM
-// backward. With p_m > 1 a panel group is packed p_m times, with p_n > 1 an A row group
-// p_n times (unless A is read in place).
+// Writing lines that the other core holds (shared, after both threads read the same
+// packed B) ran at 6-8 GB/s against 40 for lines only this core held: packing dG took a
+// sixth of a 2-thread LSTM backward. With p_m > 1 a panel group is packed p_m times, with
+// p_n > 1 an A row group p_n times (unless A is read in place).
 struct Grid {
     int64_t p_m = 1, p_n = 1;
 };
@@ -172,18 +171,17 @@ void gemm(int64_t M, int64_t N, int64_t K, ConstMat<T> A, ConstMat<T> B, T beta,
     const int64_t kc_max = K < kKc ? K : kKc;
     const int64_t m_tiles = ceil_div(M, mr), panels = ceil_div(N, nr);
 
+    if (threads < 1) threads = 1;  // 0 would leave no split of C to settle on below
     // Below ~2 MFLOP per thread (~20 us), waking a second thread costs more than it saves.
-    int team = threads_for(m_tiles * panels, 1, threads > 1 ? threads : 1);
+    int team = threads_for(m_tiles * panels, 1, threads);
     team = std::min(team, threads_for(2 * M * N * K, int64_t(1) << 21, threads));
     Grid grid = split_c(m_tiles, mr, panels, nr, direct, team);
     while (grid.p_m * grid.p_n != team) grid = split_c(m_tiles, mr, panels, nr, direct, --team);
 
     const int64_t part_panels = std::min(ceil_div(panels, grid.p_n), nc_panels);
     // Each thread's slices start on a cache line of their own.
-    const auto whole_lines = [](int64_t n) {
-        constexpr int64_t kLine = 64 / sizeof(T);
-        return (n + kLine - 1) / kLine * kLine;
-    };
+    constexpr int64_t kLine = 64 / sizeof(T);
+    const auto whole_lines = [](int64_t n) { return ceil_div(n, kLine) * kLine; };
     const int64_t b_size = whole_lines(checked_mul(kc_max, part_panels * nr));
     const int64_t a_size = direct ? 0 : whole_lines(checked_mul(mc, kc_max));
     Buffer<T> b_pack(checked_mul(b_size, team));
