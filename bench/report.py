@@ -160,9 +160,9 @@ def format_peephole(rows: list[dict], plain: str) -> str:
 # --- records --------------------------------------------------------------------------
 
 
-def write_json(path: str, header: dict, rows: list[dict]) -> None:
+def write_json(path: str, header: dict, rows: list[dict], judged: list[dict]) -> None:
     with open(path, "w") as f:
-        json.dump({**header, "rows": rows}, f, indent=1, default=str)
+        json.dump({**header, "rows": rows, "targets": judged}, f, indent=1, default=str)
 
 
 def write_plot(path: str, rows: list[dict], peer_names: list[str], peak_label: str) -> str | None:

@@ -29,6 +29,7 @@ import cases as grid  # noqa: E402
 import fastrnn  # noqa: E402
 import machine
 import report
+import targets
 from keras_peer import KerasPeer
 from measure import RepPolicy, measure_case
 from peers import FastrnnPeer, FastrnnPlainPeer, NumpyPeer, OrtPeer, TorchPeer
@@ -255,8 +256,12 @@ def main(argv=None) -> int:
     if peephole:
         print()
         print(peephole)
+    judged = targets.judge(rows)
+    if judged:
+        print()
+        print(targets.format_targets(judged))
     if args.json:
-        report.write_json(args.json, h, rows)
+        report.write_json(args.json, h, rows, judged)
     if args.plot:
         skipped = report.write_plot(args.plot, rows, names, peak_label(peak))
         if skipped:

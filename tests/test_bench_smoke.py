@@ -56,6 +56,16 @@ def test_smoke_prints_table_and_json(tmp_path):
         if row["case"]["peephole"]:  # another function: no ratio to fastrnn, no check
             assert plain["ms"] > 0 and plain["ratio"] is None and plain["check_ok"] is None
 
+    # Issue 3's targets are judged under the table and kept in the record; the smoke grid
+    # meets only the peephole one (torch is not in the smoke run).
+    judged = json.loads(record.read_text())["targets"]
+    assert {j["target"] for j in judged} == {
+        "peephole LSTM over the plain one",
+        "RNN train vs torch (B>1)",
+    }
+    assert "issue 3 targets" in out
+    assert "RNN train vs torch (B>1), need >=1.5x: not measured (torch not in this run)" in out
+
     # It gets its own section, not a column of the table.
     table, _, section = out.partition("peephole cost")
     assert "fastrnn-plain" not in table
@@ -67,7 +77,7 @@ def test_smoke_prints_table_and_json(tmp_path):
 def bench_modules(monkeypatch):
     """bench/'s modules, imported by the names they use for each other; removed after."""
     monkeypatch.syspath_prepend(str(BENCH.parent))
-    names = ("cases", "machine", "measure", "peers", "report")
+    names = ("cases", "machine", "measure", "peers", "report", "targets")
     for name in names:
         monkeypatch.delitem(sys.modules, name, raising=False)
     yield {name: importlib.import_module(name) for name in names}
@@ -146,3 +156,91 @@ def test_peephole_section_divides_with_by_without(bench_modules):
     assert "c peep thr 2: not measured (MemoryError: x)" in text
     assert "b thr" not in text
     assert report.format_peephole(rows[1:2], "plain") == ""
+
+
+def _case(cell, mode, B, T, H, peephole=False):
+    label = f"{cell} {mode} B{B} T{T} I{H} H{H}" + (" peep" if peephole else "")
+    return {"cell": cell, "mode": mode, "B": B, "T": T, "I": H, "H": H,
+            "peephole": peephole, "label": label}
+
+
+def _row(case, threads, **times):
+    results = {name: {"status": "ok", "times_ms": list(t), "check_ok": True}
+               for name, t in times.items()}
+    return {"case": case, "threads": threads, "results": results}
+
+
+@pytest.mark.parametrize(
+    "case, threads, expected",
+    [
+        (_case("lstm", "infer", 64, 100, 256), 1,
+         {"LSTM B>=16 H>=256 infer vs torch, 1 thread", "1 -> 2 threads at B>=16 (fastrnn)"}),
+        (_case("lstm", "train", 16, 100, 256), 2, {"LSTM B>=16 H>=256 train vs torch, 2 threads"}),
+        (_case("lstm", "infer", 1, 1, 256), 1,
+         {"LSTM B=1 H=256 infer vs torch", "LSTM B=1 H=256 one step (T=1) infer"}),
+        (_case("lstm", "infer", 1, 100, 256), 2, {"LSTM B=1 H=256 infer vs torch"}),
+        (_case("lstm", "infer", 1, 100, 256), 1,
+         {"LSTM B=1 H=256 infer vs torch", "LSTM B=1 H=256 T=100 infer, 1 thread"}),
+        (_case("lstm", "train", 1, 100, 256, peephole=True), 2,
+         {"peephole LSTM over the plain one"}),
+        (_case("lstm", "train", 64, 500, 128), 2, {"LSTM H=64, H=128 train vs torch"}),
+        (_case("lstm", "infer", 256, 50, 64), 2, set()),  # small H: training only
+        (_case("rnn", "train", 1, 100, 256), 1, {"RNN train B=1 vs torch"}),
+        (_case("rnn", "train", 64, 100, 512), 1,
+         {"RNN train vs torch (B>1)", "1 -> 2 threads at B>=16 (fastrnn)"}),
+    ],
+)
+def test_each_row_is_judged_by_the_targets_issue_3_states_for_it(bench_modules, case,
+                                                                 threads, expected):
+    row = _row(case, threads, fastrnn=[1.0] * 5, torch=[2.0] * 5)
+    names = {j["target"] for j in bench_modules["targets"].judge([row])}
+    assert names == expected
+
+
+def test_torch_ratio_pairs_the_rounds(bench_modules):
+    # The host slowed down 3x after two rounds, for both: every round says 1.2x, which a
+    # ratio of medians or an unpaired interval would blur.
+    targets = bench_modules["targets"]
+    case = _case("lstm", "train", 64, 100, 256)
+    row = _row(case, 2, fastrnn=[10, 10, 30, 30, 30], torch=[12, 12, 36, 36, 36])
+    (judged,) = [j for j in targets.judge([row]) if j["target"].startswith("LSTM B>=16")]
+    assert judged["value"] == pytest.approx(1.2) and judged["verdict"] == "met"
+    assert (judged["low"], judged["high"]) == (pytest.approx(1.2), pytest.approx(1.2))
+    torch, fast = np.array([12, 12, 36, 36, 36.0]), np.array([10, 10, 30, 30, 30.0])
+    assert targets.unpaired(torch, fast)[1] < 1 < 1.2 < targets.unpaired(torch, fast)[2]
+
+    # Noise that straddles the need is reported as such, not as met or short.
+    row = _row(case, 2, fastrnn=[10.0] * 7, torch=[11, 13, 12.5, 11.5, 13, 11, 12.6])
+    (judged,) = [j for j in targets.judge([row]) if j["target"].startswith("LSTM B>=16")]
+    assert judged["low"] < 1.2 < judged["high"] and judged["verdict"] == "unresolved"
+    assert targets.judge([row]) == targets.judge([row])  # seeded: same record every time
+
+
+@pytest.mark.parametrize(
+    "at_most, low, high, verdict",
+    [(False, 1.6, 1.7, "met"), (False, 1.5, 1.7, "met"), (False, 1.4, 1.6, "unresolved"),
+     (False, 1.2, 1.49, "short"), (True, 1.2, 1.4, "met"), (True, 1.4, 1.6, "unresolved"),
+     (True, 1.51, 1.6, "short")],
+)
+def test_verdict_needs_the_whole_interval(bench_modules, at_most, low, high, verdict):
+    target = bench_modules["targets"].Target("t", "time", 1.5, lambda c, n: True, at_most)
+    assert target.verdict(low, high) == verdict
+
+
+def test_thread_scaling_and_the_missing_peer(bench_modules):
+    targets = bench_modules["targets"]
+    case = _case("rnn", "infer", 16, 100, 256)
+    one = _row(case, 1, fastrnn=[10.0] * 5, torch=[20.0] * 5)
+    two = _row(case, 2, fastrnn=[5.5] * 5)  # torch missing here
+    judged = {(j["target"], str(j["threads"])): j for j in targets.judge([one, two])}
+    scaling = judged[("1 -> 2 threads at B>=16 (fastrnn)", "1/2")]
+    assert scaling["value"] == pytest.approx(10 / 5.5) and scaling["verdict"] == "met"
+    assert judged[("RNN infer vs torch", "1")]["verdict"] == "met"
+    assert judged[("RNN infer vs torch", "2")]["verdict"] == "not measured"
+    alone = {j["target"]: j for j in targets.judge([one])}
+    assert alone["1 -> 2 threads at B>=16 (fastrnn)"]["why"] == "no multi-thread row"
+
+    text = targets.format_targets(targets.judge([one, two]))
+    assert "RNN infer vs torch, need >=1.5x:\n" in text  # one row measured: row by row
+    assert "thr 2    not measured (torch not in this run)" in text
+    assert "2 met, 1 not measured" in text
