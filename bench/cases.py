@@ -73,12 +73,17 @@ def _grid(shapes, peephole_shapes, cells=("lstm", "rnn")) -> list[Case]:
     return cases
 
 
+def overhead_case() -> Case:
+    """Issue 3's call-overhead case: so little work that its time is the Python call."""
+    return Case("lstm", "infer", 1, 1, 32, 32)
+
+
 def default_grid() -> list[Case]:
-    return _grid(MAIN_SHAPES, PEEPHOLE_SHAPES)
+    return _grid(MAIN_SHAPES, PEEPHOLE_SHAPES) + [overhead_case()]
 
 
 def quick_grid() -> list[Case]:
-    return _grid(QUICK_SHAPES, QUICK_PEEPHOLE_SHAPES)
+    return _grid(QUICK_SHAPES, QUICK_PEEPHOLE_SHAPES) + [overhead_case()]
 
 
 def smoke_grid() -> list[Case]:

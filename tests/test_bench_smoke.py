@@ -179,6 +179,8 @@ def _row(case, threads, **times):
         (_case("lstm", "infer", 1, 1, 256), 1,
          {"LSTM B=1 H=256 infer vs torch", "LSTM B=1 H=256 one step (T=1) infer"}),
         (_case("lstm", "infer", 1, 100, 256), 2, {"LSTM B=1 H=256 infer vs torch"}),
+        (_case("lstm", "infer", 1, 1, 32), 1, {"Python call overhead (LSTM B=1 T=1 H=32 infer)"}),
+        (_case("lstm", "train", 1, 1, 32), 1, set()),
         (_case("lstm", "infer", 1, 100, 256), 1,
          {"LSTM B=1 H=256 infer vs torch", "LSTM B=1 H=256 T=100 infer, 1 thread"}),
         (_case("lstm", "train", 1, 100, 256, peephole=True), 2,
