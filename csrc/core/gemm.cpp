@@ -52,8 +52,20 @@ void pack_a(const ConstMat<T>& A, int64_t r0, int64_t m, int64_t k0, int64_t kc,
         // are contiguous. Walk k outside and copy the whole block's run for that k, so
         // each source row is visited once per block, not once per panel.
         const T* base = A.p + A.rows.at(r0);
+        const auto run_at = [&](int64_t kk) {
+            return base + (plain_cols ? (k0 + kk) * cs : A.cols.at(k0 + kk));
+        };
+        // The runs of x and h_seq batch-first lie a page or more apart, where the hardware
+        // prefetcher does not follow: ask for the run kAhead ahead (batch-first backward,
+        // B=256 H=64: 3-5% faster on 1 thread).
+        constexpr int64_t kAhead = 8, kLine = 64 / sizeof(T);
         for (int64_t kk = 0; kk < kc; ++kk) {
-            const T* src = base + (plain_cols ? (k0 + kk) * cs : A.cols.at(k0 + kk));
+            const T* src = run_at(kk);
+            if (kk + kAhead < kc) {
+                const T* next = run_at(kk + kAhead);
+                for (int64_t e = 0; e < m; e += kLine) __builtin_prefetch(next + e, 0, 3);
+                __builtin_prefetch(next + m - 1, 0, 3);
+            }
             for (int64_t p0 = 0; p0 < m; p0 += mr) {
                 const int nrows = static_cast<int>(m - p0 < mr ? m - p0 : mr);
                 T* d = dst + (p0 / mr) * kc * mr + kk * mr;
