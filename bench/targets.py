@@ -221,6 +221,6 @@ def format_targets(judged: list[dict]) -> str:
     for j in judged:
         counts[j["verdict"]] = counts.get(j["verdict"], 0) + 1
     order = ("met", "short", "unresolved", "not measured")
-    lines.append("  " + ", ".join(f"{counts[k]} {k}" for k in order if k in counts))
+    lines.append("  rows: " + ", ".join(f"{counts[k]} {k}" for k in order if k in counts))
     lines.append(f"  not judged here: {ELSEWHERE}")
     return "\n".join(lines)
