@@ -15,13 +15,16 @@ struct LstmForward {
         static void run(const StepTile<T>& s) {
             using V = typename Simd<T>::V;
             V acc[R][4];
+            // Fused training writes the gates, which no cache holds. Unfused, they hold the
+            // pre-activations that the input projection has just written: prefetching
+            // them made no difference (B=1 T=100, A/B 0.996-0.998).
+            const bool gates_out = s.gates && s.x;
             for (int i = 0; i < R; ++i) {
-                // Fused training writes the gates without reading them first.
-                if (s.gates && s.x)
+                if (gates_out)
                     for (int q = 0; q < 4; ++q)
-                        prefetch_l2<true>(s.gates + i * s.ld_gates + q * s.H, s.nu);
-                prefetch_l2<true>(s.c + i * s.ld_c, s.nu);
-                prefetch_l2<true>(s.h + i * s.ld_h, s.nu);
+                        prefetch_l2(s.gates + i * s.ld_gates + q * s.H, s.nu);
+                prefetch_l2(s.c + i * s.ld_c, s.nu);
+                prefetch_l2(s.h + i * s.ld_h, s.nu);
             }
             step_product<T, R>(s, acc);
             const int n = s.nu;
@@ -67,15 +70,15 @@ struct LstmBackward {
             using V = typename Simd<T>::V;
             constexpr int L = Simd<T>::lanes;
             V acc[R][4];
-            for (int i = 0; s.gates && i < R; ++i) {
+            for (int i = 0; !s.dh0 && i < R; ++i) {
                 for (int q = 0; q < 4; ++q) {
-                    prefetch_l2<false>(s.gates + i * s.ld_gates + q * s.H, s.nu);
-                    prefetch_l2<true>(s.dg + i * s.ld_dg + q * s.H, s.nu);
+                    prefetch_l2(s.gates + i * s.ld_gates + q * s.H, s.nu);
+                    prefetch_l2(s.dg + i * s.ld_dg + q * s.H, s.nu);
                 }
-                prefetch_l2<false>(s.c + i * s.ld_c, s.nu);
-                prefetch_l2<false>(s.c_prev + i * s.ld_c_prev, s.nu);
-                prefetch_l2<true>(s.dc + i * s.ld_dc, s.nu);
-                if (s.dh_out) prefetch_l2<false>(s.dh_out + i * s.ld_dh_out, s.nu);
+                prefetch_l2(s.c + i * s.ld_c, s.nu);
+                prefetch_l2(s.c_prev + i * s.ld_c_prev, s.nu);
+                prefetch_l2(s.dc + i * s.ld_dc, s.nu);
+                if (s.dh_out) prefetch_l2(s.dh_out + i * s.ld_dh_out, s.nu);
             }
             step_product<T, R>(s, acc);
             const int64_t H = s.H;

@@ -24,7 +24,7 @@ struct RnnForward {
             using V = typename Simd<T>::V;
             constexpr int L = Simd<T>::lanes;
             V acc[R][4];
-            for (int i = 0; i < R; ++i) prefetch_l2<true>(s.h + i * s.ld_h, s.nu);
+            for (int i = 0; i < R; ++i) prefetch_l2(s.h + i * s.ld_h, s.nu);
             step_product<T, R>(s, acc);
             for (int i = 0; i < R; ++i)
                 for (int q = 0; q < 4; ++q) {
@@ -49,9 +49,9 @@ struct RnnBackward {
             constexpr int L = Simd<T>::lanes;
             V acc[R][4];
             for (int i = 0; !s.dh0 && i < R; ++i) {
-                prefetch_l2<false>(s.h + i * s.ld_h, s.nu);
-                prefetch_l2<true>(s.dg + i * s.ld_dg, s.nu);
-                if (s.dh_out) prefetch_l2<false>(s.dh_out + i * s.ld_dh_out, s.nu);
+                prefetch_l2(s.h + i * s.ld_h, s.nu);
+                prefetch_l2(s.dg + i * s.ld_dg, s.nu);
+                if (s.dh_out) prefetch_l2(s.dh_out + i * s.ld_dh_out, s.nu);
             }
             step_product<T, R>(s, acc);
             for (int i = 0; i < R; ++i)
