@@ -7,6 +7,7 @@
 
 #include "fastrnn/dispatch.h"
 #include "fastrnn/parallel.h"
+#include "fastrnn/prefetch.h"
 #include "fastrnn/workspace.h"
 
 namespace fastrnn {
@@ -59,14 +60,10 @@ void pack_a(const ConstMat<T>& A, int64_t r0, int64_t m, int64_t k0, int64_t kc,
         // prefetcher does not follow: ask for the run kAhead ahead, into L1, since it is
         // copied kAhead runs later (batch-first backward, B=256 H=64: 3-5% faster on 1
         // thread; time-major, where the runs are adjacent, it costs a few instructions).
-        constexpr int64_t kAhead = 8, kLine = 64 / sizeof(T);
+        constexpr int64_t kAhead = 8;
         for (int64_t kk = 0; kk < kc; ++kk) {
             const T* src = run_at(kk);
-            if (kk + kAhead < kc) {
-                const T* next = run_at(kk + kAhead);
-                for (int64_t e = 0; e < m; e += kLine) __builtin_prefetch(next + e, 0, 3);
-                __builtin_prefetch(next + m - 1, 0, 3);
-            }
+            if (kk + kAhead < kc) prefetch_lines<3>(run_at(kk + kAhead), m);
             for (int64_t p0 = 0; p0 < m; p0 += mr) {
                 const int nrows = static_cast<int>(m - p0 < mr ? m - p0 : mr);
                 T* d = dst + (p0 / mr) * kc * mr + kk * mr;
