@@ -4,6 +4,7 @@
 #include "fastrnn/dispatch.h"
 #include "fastrnn/parallel.h"
 #include "fastrnn/workspace.h"
+#include "recurrence.h"
 
 #include <cstring>
 
@@ -80,9 +81,12 @@ void project_inputs(const Dims& d, int64_t GH, SeqView<const T> x, int64_t t0, i
         // Too few rows to repay packing w_ih: dot them against its rows as stored, each
         // block of outputs by one thread (bound by streaming w_ih, so a second core pays
         // off early).
+        // It reads w_ih once (each block serves all rows), in the order of the pass
+        // (take_passes): a thread's blocks backwards on odd passes.
         const int64_t n_blocks = (GH + 63) / 64;
         const int team = threads_for(2 * rows * GH * d.I, int64_t(1) << 18, threads);
-        parallel_for(n_blocks, team, [&](int64_t nb) {
+        const bool backwards = take_passes(Weights::kInput, 1) & 1;
+        auto block = [&](int64_t nb) {
             const int64_t n0 = nb * 64, n = GH - n0 < 64 ? GH - n0 : 64;
             for (int64_t t = t0; t < t0 + nt; ++t)
                 for (int64_t b0 = 0; b0 < d.B; b0 += kt.step_mr) {
@@ -90,7 +94,12 @@ void project_inputs(const Dims& d, int64_t GH, SeqView<const T> x, int64_t t0, i
                     kt.gemv_rows(m, n, d.I, x.row(t, b0), x.sb, w_ih + n0 * d.I, d.I, bias + n0,
                                  out + ((t - t0) * d.B + b0) * GH + n0, GH);
                 }
-        });
+        };
+        parallel_steps(1, n_blocks, team, /*barrier=*/false,
+                       [&](int64_t, int64_t begin, int64_t end) {
+                           for (int64_t j = begin; j < end; ++j)
+                               block(backwards ? end - 1 - (j - begin) : j);
+                       });
         return;
     }
     parallel_for(rows, threads_for(rows * GH, 1 << 15, threads), [&](int64_t r) {
