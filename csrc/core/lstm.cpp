@@ -151,7 +151,7 @@ void lstm_forward(const LstmForwardArgs<T>& a, int threads) {
     };
 
     if (fused) {
-        run_steps(d.T, d.B, d.H, kt.step_mr, units, team, recurrent_walk(natural, d.T),
+        run_steps(d.T, d.B, d.H, kt.step_mr, units, team, natural,
                   [&](int64_t t, const StepItem& it) {
                       tile(t, it, training ? a.gates + t * d.B * G4 : nullptr);
                   });
@@ -160,7 +160,7 @@ void lstm_forward(const LstmForwardArgs<T>& a, int threads) {
             const int64_t nt = std::min(chunk, d.T - t0);
             T* gbuf = training ? a.gates + t0 * d.B * G4 : gate_ws.data();
             project_inputs<T>(d, G4, a.x, t0, nt, a.w.w_ih, a.w.b, gbuf, threads);
-            run_steps(nt, d.B, d.H, kt.step_mr, units, team, recurrent_walk(natural, nt),
+            run_steps(nt, d.B, d.H, kt.step_mr, units, team, natural,
                       [&](int64_t step, const StepItem& it) {
                           tile(t0 + step, it, gbuf + step * d.B * G4);
                       });
@@ -243,8 +243,7 @@ void lstm_backward(const LstmBackwardArgs<T>& a, int threads) {
     };
     dg.reverse(
         [&](int64_t p0, int64_t count) {
-            run_steps(count, d.B, d.H, kt.step_mr, units, team,
-                      recurrent_walk(as_stored, count),
+            run_steps(count, d.B, d.H, kt.step_mr, units, team, as_stored,
                       [&](int64_t k, const StepItem& it) { phase(p0 + k, it); });
         },
         [&](int64_t t0, int64_t n) {

@@ -1,8 +1,6 @@
 // Packing of w_hh into the fused step kernels' panels.
 #include "recurrence.h"
 
-#include <atomic>
-
 #include "fastrnn/dispatch.h"
 #include "fastrnn/parallel.h"
 
@@ -45,13 +43,6 @@ StepPanels<T>::StepPanels(const T* w_hh, int64_t H, int G, PanelKind kind, int v
             kt.pack_b_transposed(H, cols, slice, w_hh + row0 * H, H, d + Kx * width_, width_);
         }
     });
-}
-
-int64_t take_passes(Weights kind, int64_t n) {
-    // Relaxed: a pass index is a hint for the cache, never part of a result.
-    static std::atomic<int64_t> input{0}, recurrent{0};
-    std::atomic<int64_t>& count = kind == Weights::kInput ? input : recurrent;
-    return count.fetch_add(n, std::memory_order_relaxed);
 }
 
 int step_threads(int64_t flops, int64_t steps, int threads) {

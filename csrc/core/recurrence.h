@@ -58,33 +58,6 @@ private:
     Buffer<T> data_;
 };
 
-// Passes over weights that a kernel reads as stored (not packed), counted process-wide
-// per kind of weights. A pass with an odd index walks its tiles backwards, so it starts
-// on the lines that the last pass read last, which L2 still holds when the weights a
-// thread reads are about the size of L2; a walk in one direction evicts each line just
-// before its reuse. Forward and backward in turn cut LSTM B=1 T=100 H=256 from 2.30 to
-// 1.81 ms on 1 thread. Counting across calls also turns the passes of one-step calls
-// (online inference) in turn: LSTM B=1 T=1 H=256 from a zero state, 19.4-19.6 ->
-// 17.3-17.7 us on 1 thread (two A/Bs); 2 threads, and calls with a state, within noise.
-// Returns the index of the first of the n passes that the caller takes.
-enum class Weights { kInput, kRecurrent };
-int64_t take_passes(Weights kind, int64_t n);
-
-// The order of a run of steps over each thread's tiles: with `alternate`, step s walks
-// them backwards when first + s is odd. Runs that stream w_hh as stored (B <= 2, few
-// steps) alternate; compute-bound packed steps keep the forward walk, which the
-// prefetcher follows best (1-2% faster there).
-struct Walk {
-    bool alternate = false;
-    int64_t first = 0;
-    bool backwards(int64_t step) const { return alternate && ((first + step) & 1); }
-};
-
-// The walk of `steps` steps that read w_hh as stored when as_stored, else the plain one.
-inline Walk recurrent_walk(bool as_stored, int64_t steps) {
-    return as_stored ? Walk{true, take_passes(Weights::kRecurrent, steps)} : Walk{};
-}
-
 // One tile of a step: rows [r0, r0 + m) of the batch, units [u0, u0 + nu) of block `block`.
 struct StepItem {
     int64_t block, r0, u0;
@@ -98,11 +71,16 @@ struct StepItem {
 // thread owns whole unit blocks for all rows (its slice of the weights stays in its own
 // cache) and one barrier per step publishes h. Either way every output element is
 // computed by one tile in the same order, so the partition never changes a result.
-// `walk` orders each thread's tiles (see Walk). Tile order never changes a result: the
-// tiles of one step are independent.
+// With `alternate`, odd steps walk a thread's tiles backwards: the weights last read at
+// step t are the first read at step t+1, so they are still in L2 when the thread's slice
+// of the weights is about the size of L2 (a cyclic walk evicts each line just before its
+// reuse). Callers set it when the step streams w_hh as stored (B <= 2), where it cut
+// B=1 T=100 H=256 from 2.30 to 1.81 ms on 1 thread; compute-bound packed steps keep
+// the forward walk, which the prefetcher follows best (1-2% faster there). Tile order
+// never changes a result: the tiles of one step are independent.
 template <typename Fn>
 void run_steps(int64_t steps, int64_t B, int64_t H, int mr, int64_t units, int team,
-               const Walk& walk, const Fn& fn) {
+               bool alternate, const Fn& fn) {
     constexpr int64_t kMinRowsPerThread = 4;
     const int64_t blocks = (H + units - 1) / units;
     auto tile = [&](int64_t step, int64_t block, int64_t r0, int64_t r1) {
@@ -119,7 +97,7 @@ void run_steps(int64_t steps, int64_t B, int64_t H, int mr, int64_t units, int t
                                // tile does a third of the FMAs per load of a 6-row one).
                                const int64_t n = (rows + mr - 1) / mr;
                                for (int64_t j = 0; j < blocks; ++j) {
-                                   const int64_t blk = walk.backwards(step) ? blocks - 1 - j : j;
+                                   const int64_t blk = alternate && step % 2 ? blocks - 1 - j : j;
                                    for (int64_t k = 0; k < n; ++k)
                                        tile(step, blk, r0 + rows * k / n, r0 + rows * (k + 1) / n);
                                }
@@ -132,7 +110,7 @@ void run_steps(int64_t steps, int64_t B, int64_t H, int mr, int64_t units, int t
     parallel_steps(steps, row_tiles * blocks, team, /*barrier=*/true,
                    [&](int64_t step, int64_t begin, int64_t end) {
                        for (int64_t j = begin; j < end; ++j) {
-                           const int64_t i = walk.backwards(step) ? end - 1 - (j - begin) : j;
+                           const int64_t i = alternate && step % 2 ? end - 1 - (j - begin) : j;
                            const int64_t k = i % row_tiles;  // equal heights, as above
                            tile(step, i / row_tiles, B * k / row_tiles, B * (k + 1) / row_tiles);
                        }

@@ -73,13 +73,13 @@ void rnn_forward(const RnnForwardArgs<T>& a, int threads) {
     };
 
     if (fused) {
-        run_steps(d.T, d.B, d.H, kt.step_mr, units, team, recurrent_walk(natural, d.T),
+        run_steps(d.T, d.B, d.H, kt.step_mr, units, team, natural,
                   [&](int64_t t, const StepItem& it) { tile(t, it, nullptr); });
     } else {
         for (int64_t t0 = 0; t0 < d.T; t0 += chunk) {
             const int64_t nt = std::min(chunk, d.T - t0);
             project_inputs<T>(d, d.H, a.x, t0, nt, a.w_ih, a.b, pre.data(), threads);
-            run_steps(nt, d.B, d.H, kt.step_mr, units, team, recurrent_walk(natural, nt),
+            run_steps(nt, d.B, d.H, kt.step_mr, units, team, natural,
                       [&](int64_t step, const StepItem& it) {
                           tile(t0 + step, it, pre.data() + step * d.B * d.H);
                       });
@@ -147,8 +147,7 @@ void rnn_backward(const RnnBackwardArgs<T>& a, int threads) {
     };
     da.reverse(
         [&](int64_t p0, int64_t count) {
-            run_steps(count, d.B, d.H, kt.step_mr, units, team,
-                      recurrent_walk(as_stored, count),
+            run_steps(count, d.B, d.H, kt.step_mr, units, team, as_stored,
                       [&](int64_t k, const StepItem& it) { phase(p0 + k, it); });
         },
         [&](int64_t t0, int64_t n) { grads.add(t0, n, da.row(t0, 0)); });

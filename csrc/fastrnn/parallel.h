@@ -52,7 +52,8 @@ void parallel_for(int64_t n, int threads, const Fn& fn) {
 // n always gets the same contiguous range of the `items` and calls fn(step, begin, end).
 // With `barrier`, all threads finish a step before any starts the next (items depend on
 // the whole previous step); without it, each thread runs its steps on its own (its items
-// depend only on themselves). fn must not throw.
+// depend only on themselves). With one step it is a parallel for over contiguous ranges.
+// fn must not throw.
 template <typename Fn>
 void parallel_steps(int64_t steps, int64_t items, int threads, bool barrier, const Fn& fn) {
 #ifdef FASTRNN_HAVE_OPENMP
