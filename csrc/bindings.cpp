@@ -6,6 +6,7 @@
 #include <pybind11/stl.h>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -154,12 +155,40 @@ SeqView<T> seq_view(T* p, const Seq& s) {
     return SeqView<T>{p, s.st, s.sb, s.sk};
 }
 
-// A fresh C-contiguous output of the given shape.
+// Outputs this large come from the core's output pool (workspace.h), whose free list is
+// scanned on every request, so it holds at most 256 MiB / 256 KiB blocks. glibc serves
+// smaller ones from its heap without page faults.
+constexpr int64_t kPooledOutputBytes = int64_t(256) << 10;
+
+// A block of the output pool, handed back when the NumPy array that views it dies.
+struct PooledBlock {
+    void* p;
+    int64_t capacity;
+};
+
+// A fresh C-contiguous output of the given shape, uninitialised like np.empty.
 template <typename T>
 py::array_t<T> empty(const std::vector<int64_t>& shape) {
     int64_t n = 1;
     for (int64_t s : shape) n = checked_mul(n, s);
-    return py::array_t<T>(std::vector<ssize_t>(shape.begin(), shape.end()));
+    const std::vector<ssize_t> dims(shape.begin(), shape.end());
+    const int64_t bytes = checked_mul(n, static_cast<int64_t>(sizeof(T)));
+    if (bytes < kPooledOutputBytes) return py::array_t<T>(dims);
+    auto block = std::make_unique<PooledBlock>();
+    block->p = output_acquire(bytes, &block->capacity);
+    T* data = static_cast<T*>(block->p);
+    py::capsule owner;
+    try {
+        owner = py::capsule(block.get(), [](void* v) {
+            std::unique_ptr<PooledBlock> b(static_cast<PooledBlock*>(v));
+            output_release(b->p, b->capacity);
+        });
+    } catch (...) {
+        output_release(block->p, block->capacity);
+        throw;
+    }
+    block.release();  // the capsule owns it now
+    return py::array_t<T>(dims, data, owner);
 }
 
 // A sequence output (T, B, K) in the caller's layout, C-contiguous.

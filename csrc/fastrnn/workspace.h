@@ -23,9 +23,15 @@ inline int64_t checked_mul(int64_t a, int64_t b) {
 // go back to the OS, so every call paid page faults and page zeroing for its workspaces
 // (~5% of a training call); recycling them makes the second call of a shape fault-free.
 // Buffers are made and dropped by the thread that calls the core, never inside a parallel
-// region, so the pool needs no lock. A thread keeps at most kMaxCachedBytes.
+// region, so the pool needs no lock. A thread keeps at most 64 MiB.
 void* scratch_acquire(int64_t bytes, int64_t* capacity);
 void scratch_release(void* p, int64_t capacity);
+
+// The same for the arrays a call returns (outputs and training caches), which die on
+// whatever thread drops them last: one locked, process-wide pool of at most 256 MiB.
+// Without it, a training call at B=64 H=512 zeroes ~100 MB of fresh pages every time.
+void* output_acquire(int64_t bytes, int64_t* capacity);
+void output_release(void* p, int64_t capacity) noexcept;
 
 // A 64-byte aligned array of n elements from the calling thread's scratch pool. Not zeroed
 // unless asked.
