@@ -15,6 +15,18 @@ for dtype in (np.float32, np.float64):
         fastrnn.lstm_backward(out.h_seq, None, None, out.cache)
         r = fastrnn.rnn_forward(x, None, w_ih[:H], w_hh[:H], b[:H], training=True)
         fastrnn.rnn_backward(r.h_seq, None, r.cache)
+    # Outputs of 256 KiB and more (here the training cache's gates) come from the output
+    # pool and go back to it when dropped: the second call reuses what the first freed.
+    Hl = 32
+    xl = rng.standard_normal((64, 40, I)).astype(dtype)
+    wl_ih = rng.standard_normal((4 * Hl, I)).astype(dtype) * 0.3
+    wl_hh = rng.standard_normal((4 * Hl, Hl)).astype(dtype) * 0.1
+    bl = np.zeros(4 * Hl, dtype)
+    for _ in range(2):
+        out = fastrnn.lstm_forward(xl, None, None, wl_ih, wl_hh, bl, None, training=True)
+        assert out.cache.gates.nbytes >= 256 << 10
+        fastrnn.lstm_backward(out.h_seq, None, None, out.cache)
+        del out
     try:  # an error path too: exceptions must not leak
         fastrnn.lstm_forward(x, None, None, w_ih[:, :-1], w_hh, b)
     except ValueError:
