@@ -155,9 +155,9 @@ SeqView<T> seq_view(T* p, const Seq& s) {
     return SeqView<T>{p, s.st, s.sb, s.sk};
 }
 
-// Outputs this large come from the core's output pool (workspace.h), whose free list is
-// scanned on every request, so it holds at most 256 MiB / 256 KiB blocks. glibc serves
-// smaller ones from its heap without page faults.
+// Outputs this large come from the core's output pool (workspace.h). Its free list is
+// scanned on every request, and this floor keeps it to at most 1024 blocks (256 MiB /
+// 256 KiB). glibc serves smaller arrays from its heap without page faults.
 constexpr int64_t kPooledOutputBytes = int64_t(256) << 10;
 
 // A block of the output pool, handed back when the NumPy array that views it dies.

@@ -11,7 +11,12 @@
 // Under AddressSanitizer a cached block is poisoned until it is handed out again, so a
 // read of memory already given back (a result NumPy has freed, a dropped Buffer) is
 // reported like a use after free, the pool notwithstanding.
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)  // clang's way of saying it
+#define FASTRNN_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(FASTRNN_ASAN)
 #include <sanitizer/asan_interface.h>
 #define FASTRNN_POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
 #define FASTRNN_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
