@@ -5,6 +5,8 @@ must never share it."""
 
 from __future__ import annotations
 
+import gc
+import os
 import resource
 import threading
 
@@ -13,6 +15,7 @@ import pytest
 from conftest import make_lstm_case, make_rnn_case
 
 import fastrnn
+from fastrnn import _core
 
 # The training cache's gates, (T, B, 4H) float32, are 37.7 MB: above glibc's largest
 # mmap threshold (32 MiB), so without the pool every call maps, faults in and zeroes them.
@@ -114,3 +117,24 @@ def test_outputs_dropped_on_other_threads(rng):
     held.clear()
     assert not errors, errors
     np.testing.assert_array_equal(fastrnn.lstm_forward(**case).h_seq, want)
+
+
+def resident_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs Linux's /proc")
+def test_the_pool_keeps_at_most_256_mib():
+    """Six freed 64 MiB results: the pool keeps four of them and gives two back."""
+    a = np.ones((4096, 1), np.float32)
+    b = np.ones((1, 4096), np.float32)
+    gc.collect()
+    before = resident_bytes()
+    outs = [_core.matmul(a, b) for _ in range(6)]  # written in full: 384 MiB resident
+    assert all(o.nbytes == 64 << 20 for o in outs)
+    assert resident_bytes() - before > 300 << 20
+    del outs
+    gc.collect()
+    kept = resident_bytes() - before
+    assert kept <= (256 + 32) << 20, f"{kept >> 20} MiB still resident"
