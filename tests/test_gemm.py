@@ -35,11 +35,14 @@ def test_matmul_reads_any_strides(rng, isa, dtype):
         np.testing.assert_allclose(_core.matmul(a, b), expected, rtol=rtol, atol=atol * 40)
 
 
-def test_matmul_same_bits_for_any_thread_count(rng):
+# A large product, and two of ~2 MFLOP (the dx and dw shapes of Elman training at B=16,
+# T=1, H=256) just above the floor from which a GEMM splits over 2 threads.
+@pytest.mark.parametrize("M, K, N", [(300, 200, 150), (16, 256, 256), (256, 16, 256)])
+def test_matmul_same_bits_for_any_thread_count(rng, M, K, N):
     import fastrnn
 
-    a = rng.standard_normal((300, 200)).astype(np.float32)
-    b = rng.standard_normal((200, 150)).astype(np.float32)
+    a = rng.standard_normal((M, K)).astype(np.float32)
+    b = rng.standard_normal((K, N)).astype(np.float32)
     out = []
     for n in (1, 2, 3):
         fastrnn.set_num_threads(n)

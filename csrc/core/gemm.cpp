@@ -182,9 +182,12 @@ void gemm(int64_t M, int64_t N, int64_t K, ConstMat<T> A, ConstMat<T> B, T beta,
     const int64_t m_tiles = ceil_div(M, mr), panels = ceil_div(N, nr);
 
     if (threads < 1) threads = 1;  // 0 would leave no split of C to settle on below
-    // Below ~2 MFLOP per thread (~20 us), waking a second thread costs more than it saves.
+    // Below ~1 MFLOP per thread (~10 us), waking a second thread costs more than it
+    // saves. A floor of 2 MFLOP kept the 2.1 MFLOP GEMMs of Elman training at B=16, T=1,
+    // H=256 on one thread: lowering it took that call from 93-104 to 74-85 us on 2
+    // threads (three A/Bs, every round faster), the shapes around it unchanged.
     int team = threads_for(m_tiles * panels, 1, threads);
-    team = std::min(team, threads_for(2 * M * N * K, int64_t(1) << 21, threads));
+    team = std::min(team, threads_for(2 * M * N * K, int64_t(1) << 20, threads));
     Grid grid = split_c(m_tiles, mr, panels, nr, direct, team);
     while (grid.p_m * grid.p_n != team) grid = split_c(m_tiles, mr, panels, nr, direct, --team);
 
