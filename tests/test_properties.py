@@ -295,3 +295,35 @@ def test_input_gemv_walks_both_ways_with_the_same_bits(rng, isa, cell, shape, th
     assert np.array_equal(first.h_n, second.h_n)
     want = ref(**as64(case))
     assert_close(first.h_seq, want.h_seq, np.float32, "h_seq")
+
+
+# Batch-first training computes dx time-major in chunks and copies each row to its place;
+# with rows * I >= 2 * 32768 the copy splits over threads (SequenceGrads::add).
+@pytest.mark.parametrize("cell", ["lstm", "rnn"])
+@pytest.mark.parametrize("shape", [(64, 24, 64, 32), (48, 40, 72, 16)],
+                         ids=lambda s: "B{}T{}I{}H{}".format(*s))
+def test_batch_first_dx_copied_on_several_threads(rng, cell, shape):
+    B, T, I, H = shape
+    assert T * B * I >= 2 * 32768
+    if cell == "lstm":
+        case, grads = make_lstm_case(rng, B, T, I, H, np.float32, peephole=False,
+                                     batch_first=True)
+        fwd, bwd, ref_fwd, ref_bwd = (fastrnn.lstm_forward, fastrnn.lstm_backward,
+                                      reference.lstm_forward, reference.lstm_backward)
+        dgrads = (grads["dh_seq"], grads["dh_n"], grads["dc_n"])
+    else:
+        case, grads = make_rnn_case(rng, B, T, I, H, np.float32, batch_first=True)
+        fwd, bwd, ref_fwd, ref_bwd = (fastrnn.rnn_forward, fastrnn.rnn_backward,
+                                      reference.rnn_forward, reference.rnn_backward)
+        dgrads = (grads["dh_seq"], grads["dh_n"])
+    dx = []
+    try:
+        for n in (1, 2, 3):
+            fastrnn.set_num_threads(n)
+            dx.append(bwd(*dgrads, fwd(**case, training=True).cache).dx)
+    finally:
+        fastrnn.set_num_threads(0)
+    assert np.array_equal(dx[0], dx[1]) and np.array_equal(dx[0], dx[2])
+    want = ref_bwd(*[g.astype(np.float64) for g in dgrads],
+                   ref_fwd(**as64(case), training=True).cache)
+    assert_close(dx[1], want.dx, np.float32, "dx")

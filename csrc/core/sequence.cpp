@@ -152,10 +152,12 @@ void SequenceGrads<T>::add(int64_t t0, int64_t nt, const T* dg) {
         gemm<T>(rows, d.I, GH, dgm, w, T(0), dx_.row(t0, 0), row_stride(d, dx_), threads_);
     } else {
         gemm<T>(rows, d.I, GH, dgm, w, T(0), dx_chunk_.data(), d.I, threads_);
-        for (int64_t t = 0; t < nt; ++t)
-            for (int64_t b = 0; b < d.B; ++b)
-                std::memcpy(dx_.row(t0 + t, b), dx_chunk_.data() + (t * d.B + b) * d.I,
-                            static_cast<size_t>(d.I) * sizeof(T));
+        // On all threads: run on one, the copy left the other core idle for 2-3% of a
+        // 2-thread training call (Elman B=256 T=50 H=64).
+        parallel_for(rows, threads_for(rows * d.I, 1 << 15, threads_), [&](int64_t r) {
+            std::memcpy(dx_.row(t0 + r / d.B, r % d.B), dx_chunk_.data() + r * d.I,
+                        static_cast<size_t>(d.I) * sizeof(T));
+        });
     }
     // dw_ih += dG^T x and dw_hh += sum_t dG_t^T h_{t-1}; K runs over the chunk's rows in
     // t-major order. Step 0 reads h0 (a zero state adds nothing), later steps h_seq.
