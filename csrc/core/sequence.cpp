@@ -152,8 +152,8 @@ void SequenceGrads<T>::add(int64_t t0, int64_t nt, const T* dg) {
         gemm<T>(rows, d.I, GH, dgm, w, T(0), dx_.row(t0, 0), row_stride(d, dx_), threads_);
     } else {
         gemm<T>(rows, d.I, GH, dgm, w, T(0), dx_chunk_.data(), d.I, threads_);
-        // On all threads: run on one, the copy left the other core idle for 2-3% of a
-        // 2-thread training call (Elman B=256 T=50 H=64).
+        // Split over the threads: run by the calling thread alone, the copy left the other
+        // core idle for 2-3% of a 2-thread training call (Elman B=256 T=50 H=64).
         parallel_for(rows, threads_for(rows * d.I, 1 << 15, threads_), [&](int64_t r) {
             std::memcpy(dx_.row(t0 + r / d.B, r % d.B), dx_chunk_.data() + r * d.I,
                         static_cast<size_t>(d.I) * sizeof(T));
