@@ -130,9 +130,7 @@ def paired(num: np.ndarray, den: np.ndarray) -> tuple:
     """Median of num[i] / den[i] over the rounds, which both ran, side by side."""
     if len(num) != len(den):
         raise ValueError(f"paired rounds: {len(num)} against {len(den)} times")
-    r = num / den
-    ci = median_interval(r, COVERAGE)
-    return (float(np.median(r)), *(ci or (None, None)))
+    return median_of(num / den)
 
 
 def unpaired(num: np.ndarray, den: np.ndarray) -> tuple:
