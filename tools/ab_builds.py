@@ -90,6 +90,9 @@ def main() -> None:
             print(f"{key}: {len(base)} base values against {len(new)} new: skipped")
             continue
         b, n = statistics.median(base), statistics.median(new)
+        if b == 0 or 0 in base:  # a count that can be 0 (page faults, say) has no ratio
+            print(f"{key:32s} base {b:10.4g}  new {n:10.4g}")
+            continue
         per_round = [y / x for x, y in zip(base, new)]
         print(f"{key:32s} base {b:10.4g}  new {n:10.4g}  new/base {n / b:.3f}"
               f"  (rounds {min(per_round):.3f}-{max(per_round):.3f})")
