@@ -256,10 +256,14 @@ def main(argv=None) -> int:
     if peephole:
         print()
         print(peephole)
-    judged = targets.judge(rows)
+    judged = targets.judge(rows, peak=peak["gflops"])
     if judged:
+        # Against the FMA peak, what a tuned GEMM reaches here tells a short row whose need
+        # the hardware rules out from one the code could still reach.
+        ceiling = ({n: 100.0 * g / peak["gflops"][n] for n, g in peak["sgemm_gflops"].items()}
+                   if peak["kind"] == "fma" else None)
         print()
-        print(targets.format_targets(judged))
+        print(targets.format_targets(judged, ceiling, peak_label(peak)))
     if args.json:
         report.write_json(args.json, h, rows, judged)
     if args.plot:

@@ -14,6 +14,12 @@ the thread-scaling ratio, whose two rows share no rounds, needs 6 of each): the 
 of this run cannot tell, and more rounds (--reps N, or --budget S up to the 50-round
 cap) may. The table's /fast is another statistic, a ratio of two medians with no
 interval: a row can clear a need there and still read "unresolved" here.
+
+With the run's peak per thread count, a judged row also says what meeting its need would
+take: fastrnn's GEMM GFLOP/s at the need, as a % of that peak ("take"), next to what it
+runs at ("now"), from the medians. A short row whose need takes more than numpy's own
+sgemm reaches on this machine is a row where the FMAs, not the code, set the limit; a
+B=1 row is bound by reading w_hh instead (README, "Where the hardware sets the limit").
 """
 
 from __future__ import annotations
@@ -155,12 +161,43 @@ def _wide_row(rows: list[dict], row: dict) -> dict | None:
     return min(same, key=lambda r: (r["threads"] != 2, -r["threads"])) if same else None
 
 
-def _judge_row(target: Target, row: dict, rows: list[dict]) -> dict:
+def _pct(gflop: float | None, ms: float, peak: dict | None, threads: int) -> float | None:
+    """GEMM GFLOP/s of `gflop` in `ms`, as a % of the peak on `threads` threads."""
+    if not gflop or not peak or threads not in peak or ms <= 0:
+        return None
+    return 100.0 * gflop / (ms / 1e3) / peak[threads]
+
+
+def _at_need(target: Target, row: dict, fast: np.ndarray, torch: np.ndarray | None,
+             wide: dict | None, peak: dict | None) -> dict:
+    """% of the peak that fastrnn would run at if it just met the need ("take"), and runs
+    at now, from the medians; {} for a target whose need is no speed (the peephole cost)."""
+    gflop, n = row["case"].get("gflop"), row["threads"]
+    if row["case"].get("T") == 1:
+        # The count includes the product with the initial state, which is zero here (no
+        # h0) and skipped: up to twice the work done, so a % of the peak would mislead.
+        return {}
+    if target.kind == "torch":
+        take = _pct(gflop, float(np.median(torch)) / target.need, peak, n)
+        now = _pct(gflop, float(np.median(fast)), peak, n)
+    elif target.kind == "time":
+        take, now = _pct(gflop, target.need, peak, n), _pct(gflop, float(np.median(fast)), peak, n)
+    elif target.kind == "threads":
+        wide_fast, n = _times(wide["results"]["fastrnn"]), wide["threads"]
+        take = _pct(gflop, float(np.median(fast)) / target.need, peak, n)
+        now = _pct(gflop, float(np.median(wide_fast)), peak, n)
+    else:
+        return {}
+    return {"take_pct": take, "now_pct": now} if take is not None and now is not None else {}
+
+
+def _judge_row(target: Target, row: dict, rows: list[dict], peak: dict | None = None) -> dict:
     """One row's value under one target: a dict for judge()'s list."""
     res = row["results"]
     fast = _times(res.get("fastrnn"))
     out = {"target": target.name, "need": target.need_label(), "label": row["case"]["label"],
            "threads": row["threads"], "value": None, "low": None, "high": None}
+    wide = None
 
     def missing(why: str) -> dict:
         return {**out, "verdict": "not measured", "why": why}
@@ -187,6 +224,7 @@ def _judge_row(target: Target, row: dict, rows: list[dict]) -> dict:
         value = unpaired(fast, _times(wide["results"]["fastrnn"]))
     else:
         value = median_of(fast)
+    out.update(_at_need(target, row, fast, _times(res.get("torch")), wide, peak))
     v, low, high = value
     if low is None:
         return {**out, "value": v, "verdict": "unresolved",
@@ -194,13 +232,15 @@ def _judge_row(target: Target, row: dict, rows: list[dict]) -> dict:
     return {**out, "value": v, "low": low, "high": high, "verdict": target.verdict(low, high)}
 
 
-def judge(rows: list[dict], targets: list[Target] = TARGETS) -> list[dict]:
-    """Every (target, row) pair of the run that a target speaks of, in target order."""
+def judge(rows: list[dict], targets: list[Target] = TARGETS,
+          peak: dict | None = None) -> list[dict]:
+    """Every (target, row) pair of the run that a target speaks of, in target order.
+    peak: {threads: GFLOP/s}, the run's %-of-peak denominator, for "take" and "now"."""
     found = []
     for target in targets:
         for row in rows:
             if target.applies(row["case"], row["threads"]):
-                found.append(_judge_row(target, row, rows))
+                found.append(_judge_row(target, row, rows, peak))
     return found
 
 
@@ -215,17 +255,24 @@ def _row_line(j: dict, width: int) -> str:
     ms = j["need"].endswith("ms")
     value = f"{where} {j['verdict']:<12} {_fmt(j['value'], ms)}{' ms' if ms else 'x'}"
     if j["low"] is None:
-        return f"{value} ({j['why']})"
-    return f"{value} [{_fmt(j['low'], ms)}, {_fmt(j['high'], ms)}]"
+        value = f"{value} ({j['why']})"
+    else:
+        value = f"{value} [{_fmt(j['low'], ms)}, {_fmt(j['high'], ms)}]"
+    if j["verdict"] != "met" and j.get("take_pct") is not None:
+        value += f"  takes {j['take_pct']:.0f}%, now {j['now_pct']:.0f}%"
+    return value
 
 
-def format_targets(judged: list[dict]) -> str:
-    """The printed section: one line per judged row, grouped by target, then the counts."""
+def format_targets(judged: list[dict], ceiling: dict | None = None, peak_label: str = "") -> str:
+    """The printed section: one line per judged row, grouped by target, then the counts.
+    ceiling: {threads: % of the peak} that numpy's sgemm reaches, printed for scale."""
     if not judged:
         return ""
     head = (
         "issue 3 targets (value: median over the rounds [interval of >= 90% coverage]; "
-        "unresolved: the need lies inside the interval, or too few rounds for one):"
+        "unresolved: the need lies inside the interval, or too few rounds for one; "
+        f"takes: the {peak_label or '% peak'} fastrnn would run at just meeting the need, "
+        "now: what it runs at):"
     )
     lines = [head]
     width = max(len(j["label"]) for j in judged)
@@ -245,5 +292,8 @@ def format_targets(judged: list[dict]) -> str:
         counts[j["verdict"]] = counts.get(j["verdict"], 0) + 1
     order = ("met", "short", "unresolved", "not measured")
     lines.append("  rows: " + ", ".join(f"{counts[k]} {k}" for k in order if k in counts))
+    if ceiling:
+        reach = ", ".join(f"{v:.0f}% on {n} thr" for n, v in sorted(ceiling.items()))
+        lines.append(f"  for scale: numpy's sgemm reaches {reach} ({peak_label or '% peak'})")
     lines.append(f"  not judged here: {ELSEWHERE}")
     return "\n".join(lines)

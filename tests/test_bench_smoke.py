@@ -281,3 +281,33 @@ def test_default_rounds_give_every_target_an_interval(bench_modules):
     assert t.unpaired(rows, rows)[1] is not None
     assert t.paired(rows, rows)[1] is not None
     assert t.median_of(rows)[1] is not None
+
+
+def test_short_rows_say_what_their_need_takes_of_the_peak(bench_modules):
+    # 1 GFLOP in 10 ms is 100 GFLOP/s, half of a 200 GFLOP/s peak. torch at 10.5 ms and
+    # a need of 1.1x: fastrnn would have to take 10.5 / 1.1 ms, 52.4% of that peak.
+    targets = bench_modules["targets"]
+    case = {**_case("lstm", "train", 64, 100, 256), "gflop": 1.0}
+    short = _row(case, 1, fastrnn=[10.0] * 5, torch=[10.5] * 5)
+    met = _row(case, 2, fastrnn=[4.0] * 5, torch=[6.0] * 5)
+    peak = {1: 200.0, 2: 400.0}
+    judged = {(j["target"], str(j["threads"])): j
+              for j in targets.judge([short, met], peak=peak)}
+    one = judged[("LSTM B>=16 H>=256 train vs torch, 1 thread", "1")]
+    assert one["verdict"] == "short"
+    assert one["take_pct"] == pytest.approx(52.38, abs=0.01)
+    assert one["now_pct"] == pytest.approx(50.0)
+    scaling = judged[("1 -> 2 threads at B>=16 (fastrnn)", "1/2")]  # 2.5x: met
+    assert scaling["take_pct"] == pytest.approx(100 * 1.8 / 10 * 1e3 / 400)
+    assert scaling["now_pct"] == pytest.approx(62.5)
+    text = targets.format_targets(list(judged.values()), {1: 88.4, 2: 85.6}, "%fma")
+    assert "short        1.05x [1.05, 1.05]  takes 52%, now 50%" in text
+    assert "met          1.50x [1.50, 1.50]\n" in text  # a met row needs no such figure
+    assert "numpy's sgemm reaches 88% on 1 thr, 86% on 2 thr (%fma)" in text
+
+    # Without a peak, or for one step from a zero state (whose count includes the skipped
+    # product with h0), no figure: nothing is printed rather than a wrong one.
+    assert "take_pct" not in targets.judge([short])[0]
+    step = _row({**_case("lstm", "infer", 1, 1, 256), "gflop": 1.0}, 1,
+                fastrnn=[10.0] * 5, torch=[11.0] * 5)
+    assert all("take_pct" not in j for j in targets.judge([step], peak=peak))
