@@ -327,3 +327,58 @@ def test_batch_first_dx_copied_on_several_threads(rng, cell, shape):
     want = ref_bwd(*[g.astype(np.float64) for g in dgrads],
                    ref_fwd(**as64(case), training=True).cache)
     assert_close(dx[1], want.dx, np.float32, "dx")
+
+
+def _off_a_line(a, offset):
+    """A copy of `a` whose data starts `offset` bytes past a 64-byte line."""
+    buf = np.empty(a.nbytes + 128, np.uint8)
+    start = (-buf.ctypes.data) % 64 + offset
+    out = buf[start:start + a.nbytes].view(a.dtype).reshape(a.shape)
+    out[...] = a
+    assert out.ctypes.data % 64 == offset
+    return out
+
+
+# B <= 2: the steps read w_hh as stored (StoredRows). From T - 1 = 32 steps on (no h0) a
+# w_hh off a line is copied to one on lines; H = 100 has rows off a line even when its
+# start is on one; (1, 31, ...) keeps it in place on both sides of the threshold.
+@pytest.mark.parametrize("cell", ["lstm", "rnn"])
+@pytest.mark.parametrize("shape", [(1, 40, 16, 64), (2, 34, 8, 100), (1, 32, 8, 64),
+                                   (1, 31, 8, 64)], ids=lambda s: "B{}T{}I{}H{}".format(*s))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_w_hh_off_a_line_gives_the_same_bits(rng, isa, cell, shape, dtype, threads):
+    """Where w_hh starts must not change a bit of any result, forward or backward, with
+    the steps reading it in place or from an aligned copy; and it must match the oracle."""
+    B, T, I, H = shape
+    if cell == "lstm":
+        case, grads = make_lstm_case(rng, B, T, I, H, dtype, peephole=True, batch_first=True,
+                                     states=False)
+        fwd, bwd, ref_fwd, ref_bwd = (fastrnn.lstm_forward, fastrnn.lstm_backward,
+                                      reference.lstm_forward, reference.lstm_backward)
+        dgrads = (grads["dh_seq"], grads["dh_n"], grads["dc_n"])
+    else:
+        case, grads = make_rnn_case(rng, B, T, I, H, dtype, batch_first=True, states=False)
+        fwd, bwd, ref_fwd, ref_bwd = (fastrnn.rnn_forward, fastrnn.rnn_backward,
+                                      reference.rnn_forward, reference.rnn_backward)
+        dgrads = (grads["dh_seq"], grads["dh_n"])
+    itemsize = np.dtype(dtype).itemsize
+    runs = []
+    fastrnn.set_num_threads(threads)
+    try:
+        for offset in (0, itemsize, 16, 32, 48):
+            moved = {**case, "w_hh": _off_a_line(case["w_hh"], offset)}
+            out = fwd(**moved, training=True)
+            g = bwd(*dgrads, out.cache)
+            runs.append((out, g))
+    finally:
+        fastrnn.set_num_threads(0)
+    for out, g in runs[1:]:
+        assert np.array_equal(out.h_seq, runs[0][0].h_seq)
+        assert all(np.array_equal(a, b) for a, b in zip(g, runs[0][1]) if a is not None)
+    want = ref_bwd(*[v.astype(np.float64) for v in dgrads],
+                   ref_fwd(**as64(case), training=True).cache)
+    out, g = runs[1]
+    assert_close(out.h_seq, ref_fwd(**as64(case)).h_seq, dtype, "h_seq")
+    assert_close(g.dx, want.dx, dtype, "dx")
+    assert_close(g.dw_hh, want.dw_hh, dtype, "dw_hh")

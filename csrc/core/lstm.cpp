@@ -95,6 +95,9 @@ void lstm_forward(const LstmForwardArgs<T>& a, int threads) {
                               : StepPanels<T>(a.w.w_hh, d.H, kLstmGates, PanelKind::kLstmForward,
                                               kt.step_vec, threads, fused ? a.w.w_ih : nullptr,
                                               d.I);
+    // The first step from a zero state does not read w_hh.
+    const StoredRows<T> w_rows(natural ? a.w.w_hh : nullptr, G4, d.H, d.T - (a.h0 ? 0 : 1),
+                               threads);
     const int team = step_threads(2 * d.B * G4 * (d.H + (fused ? d.I : 0)), d.T, threads);
 
     // Inference updates c_n in place, step after step.
@@ -126,8 +129,8 @@ void lstm_forward(const LstmForwardArgs<T>& a, int threads) {
         s.a = h_prev ? h_prev + it.r0 * ld_h_prev : nullptr;
         s.lda = ld_h_prev;
         if (natural) {
-            s.w = a.w.w_hh + it.u0 * d.H;
-            s.ldw = d.H;
+            s.w = w_rows.data() + it.u0 * w_rows.ld();
+            s.ldw = w_rows.ld();
             s.w_gate_stride = d.H;
         } else {
             s.panel = w.panel(it.block);
@@ -190,6 +193,7 @@ void lstm_backward(const LstmBackwardArgs<T>& a, int threads) {
     StepPanels<T> w = as_stored ? StepPanels<T>()
                                 : StepPanels<T>(a.w.w_hh, d.H, kLstmGates, PanelKind::kBackward,
                                                 kt.step_vec, threads);
+    const StoredRows<T> w_rows(as_stored ? a.w.w_hh : nullptr, G4, d.H, d.T, threads);
     const int64_t units = block_units(PanelKind::kBackward, kt.step_vec);
     const int team = step_threads(2 * d.B * G4 * d.H, d.T, threads);
 
@@ -212,8 +216,8 @@ void lstm_backward(const LstmBackwardArgs<T>& a, int threads) {
             s.ld_acc_init = a.ld_dh_n;
         }
         if (as_stored) {
-            s.panel = a.w.w_hh + it.u0;
-            s.ldp = d.H;
+            s.panel = w_rows.data() + it.u0;
+            s.ldp = w_rows.ld();
         } else {
             s.panel = w.panel(it.block);
         }

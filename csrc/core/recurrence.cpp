@@ -1,5 +1,8 @@
-// Packing of w_hh into the fused step kernels' panels.
+// w_hh for the fused step kernels: packed into panels, or its rows put on cache lines.
 #include "recurrence.h"
+
+#include <cstdint>
+#include <cstring>
 
 #include "fastrnn/dispatch.h"
 #include "fastrnn/parallel.h"
@@ -45,6 +48,21 @@ StepPanels<T>::StepPanels(const T* w_hh, int64_t H, int G, PanelKind kind, int v
     });
 }
 
+template <typename T>
+StoredRows<T>::StoredRows(const T* w, int64_t rows, int64_t cols, int64_t steps, int threads)
+    : p_(w), ld_(cols) {
+    constexpr int64_t kLine = 64 / sizeof(T);
+    const bool on_lines = reinterpret_cast<uintptr_t>(w) % 64 == 0 && cols % kLine == 0;
+    if (!w || on_lines || steps < kAlignedCopyMinSteps) return;
+    ld_ = (cols + kLine - 1) / kLine * kLine;
+    copy_.reset(checked_mul(rows, ld_));
+    T* out = copy_.data();
+    parallel_for(rows, threads_for(rows * cols, 1 << 16, threads), [&](int64_t r) {
+        std::memcpy(out + r * ld_, w + r * cols, static_cast<size_t>(cols) * sizeof(T));
+    });
+    p_ = out;
+}
+
 int step_threads(int64_t flops, int64_t steps, int threads) {
     if (flops * steps < (int64_t(1) << 19)) return 1;
     return threads_for(flops, 1 << 18, threads);
@@ -52,5 +70,7 @@ int step_threads(int64_t flops, int64_t steps, int threads) {
 
 template class StepPanels<float>;
 template class StepPanels<double>;
+template class StoredRows<float>;
+template class StoredRows<double>;
 
 }  // namespace fastrnn::core

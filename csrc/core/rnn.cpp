@@ -35,6 +35,9 @@ void rnn_forward(const RnnForwardArgs<T>& a, int threads) {
                               : StepPanels<T>(a.w_hh, d.H, kRnnGates, PanelKind::kRnnForward,
                                               kt.step_vec, threads, fused ? a.w_ih : nullptr,
                                               d.I);
+    // The first step from a zero state does not read w_hh.
+    const StoredRows<T> w_rows(natural ? a.w_hh : nullptr, d.H, d.H, d.T - (a.h0 ? 0 : 1),
+                               threads);
     const int team = step_threads(2 * d.B * d.H * (d.H + (fused ? d.I : 0)), d.T, threads);
     const int relu = a.act == Nonlinearity::kRelu;
 
@@ -50,8 +53,8 @@ void rnn_forward(const RnnForwardArgs<T>& a, int threads) {
         s.a = h_prev ? h_prev + it.r0 * ld_h_prev : nullptr;
         s.lda = ld_h_prev;
         if (natural) {
-            s.w = a.w_hh + it.u0 * d.H;
-            s.ldw = d.H;
+            s.w = w_rows.data() + it.u0 * w_rows.ld();
+            s.ldw = w_rows.ld();
             s.w_gate_stride = kt.step_vec;
             s.w_units_per_q = kt.step_vec;
         } else {
@@ -102,6 +105,7 @@ void rnn_backward(const RnnBackwardArgs<T>& a, int threads) {
     StepPanels<T> w = as_stored ? StepPanels<T>()
                                 : StepPanels<T>(a.w_hh, d.H, kRnnGates, PanelKind::kBackward,
                                                 kt.step_vec, threads);
+    const StoredRows<T> w_rows(as_stored ? a.w_hh : nullptr, d.H, d.H, d.T, threads);
     const int64_t units = block_units(PanelKind::kBackward, kt.step_vec);
     const int team = step_threads(2 * d.B * d.H * d.H, d.T, threads);
     const int relu = a.act == Nonlinearity::kRelu;
@@ -124,8 +128,8 @@ void rnn_backward(const RnnBackwardArgs<T>& a, int threads) {
             s.ld_acc_init = a.ld_dh_n;
         }
         if (as_stored) {
-            s.panel = a.w_hh + it.u0;
-            s.ldp = d.H;
+            s.panel = w_rows.data() + it.u0;
+            s.ldp = w_rows.ld();
         } else {
             s.panel = w.panel(it.block);
         }
