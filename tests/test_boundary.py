@@ -12,6 +12,7 @@ import pytest
 from conftest import make_lstm_case, make_rnn_case
 
 import fastrnn
+from fastrnn import _core
 
 B, T, I, H = 3, 4, 5, 6
 
@@ -244,11 +245,17 @@ def test_saturating_inputs_stay_finite(lstm):
 
 
 def test_set_num_threads_validates():
-    for bad in (-1, 1.5, "2", True):
-        with pytest.raises(ValueError, match="`n` must be a non-negative integer"):
+    # Above 1024 a later call would ask OpenMP for that many threads, and libgomp exits
+    # the process when it cannot make them; 2**31 used to reach pybind as a TypeError.
+    for bad in (-1, 1.5, "2", True, 1025, 2**31, np.int64(-3)):
+        with pytest.raises(ValueError, match=r"`n` must be an integer in \[0, 1024\]"):
             fastrnn.set_num_threads(bad)
-    fastrnn.set_num_threads(1)
+    fastrnn.set_num_threads(np.int64(1))  # numpy's integers are integers
     assert fastrnn.get_num_threads() == 1
+    fastrnn.set_num_threads(1024)
+    assert fastrnn.get_num_threads() == 1024
+    with pytest.raises(ValueError, match=r"\[0, 1024\]"):
+        _core.set_num_threads(1025)  # the core keeps the same range
     fastrnn.set_num_threads(0)
     assert fastrnn.get_num_threads() >= 1
 

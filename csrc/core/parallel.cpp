@@ -33,7 +33,8 @@ int max_threads() {
 }
 
 void set_max_threads(int n) {
-    if (n < 0) throw std::invalid_argument("number of threads must be >= 0");
+    // The Python API checks first; this keeps direct _core callers inside the same range.
+    if (n < 0 || n > 1024) throw std::invalid_argument("number of threads must be in [0, 1024]");
     g_threads.store(n, std::memory_order_relaxed);
 }
 

@@ -12,6 +12,7 @@ with the same signatures. ``fastrnn.models`` holds Keras-style models built on t
 
 from __future__ import annotations
 
+import numbers
 from importlib.metadata import PackageNotFoundError, version
 
 from . import _core, reference
@@ -51,6 +52,9 @@ __all__ = [
 ]
 
 
+_MAX_THREADS = 1024  # as _core.fma_peak_gflops
+
+
 def set_num_threads(n: int) -> None:
     """Threads the kernels may use; 0 restores the OpenMP default (OMP_NUM_THREADS).
 
@@ -59,11 +63,13 @@ def set_num_threads(n: int) -> None:
     the ``spawn`` or ``forkserver`` start method for multi-threaded children.
 
     Raises:
-        ValueError: n is negative or not an integer.
+        ValueError: n is not an integer (numpy's integers count) in [0, 1024].
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-        raise ValueError(f"`n` must be a non-negative integer, got {n!r}")
-    _core.set_num_threads(n)
+    # More threads than any machine this runs on has cores: libgomp exits the process
+    # (no exception) when it cannot create them, e.g. under an address-space limit.
+    if not isinstance(n, numbers.Integral) or isinstance(n, bool) or not 0 <= n <= _MAX_THREADS:
+        raise ValueError(f"`n` must be an integer in [0, {_MAX_THREADS}], got {n!r}")
+    _core.set_num_threads(int(n))
 
 
 def get_num_threads() -> int:

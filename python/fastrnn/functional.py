@@ -9,8 +9,8 @@ gate order i, f, g, o, and ``peephole (3, H)`` with rows i, f, o.
 
 Zero-sized inputs (T, B, I or H = 0) are a ValueError.
 
-The cache of ``training=True`` keeps references to ``x``, the weights and ``h_seq``;
-change none of them in place before calling backward.
+The cache of ``training=True`` keeps references to ``x``, ``h0``, ``c0``, the weights
+and ``h_seq``; change none of them in place before calling backward.
 """
 
 from __future__ import annotations
