@@ -442,3 +442,27 @@ def test_pickled_model_keeps_one_flat_buffer_and_trains_like_the_original():
     model.fit(x, y, epochs=1, batch_size=8, verbose=0, shuffle=False)
     clone.fit(x, y, epochs=1, batch_size=8, verbose=0, shuffle=False)
     np.testing.assert_array_equal(clone.predict(x), model.predict(x))
+
+
+def test_sequential_built_by_a_call_takes_any_sequence_length(rng):
+    # Built by its first call, a Sequential used to keep that call's T in its shapes: a
+    # later predict with another T and over 256 samples (the batched path) returned the
+    # first T's shape, a single step broadcast over it, and fit refused a right y.
+    model = M.Sequential([L.LSTM(4, return_sequences=True), L.Dense(1)], seed=0)
+    model.predict(rng.standard_normal((2, 5, 3)))
+    assert model.input_shape == (None, None, 3) and model.output_shape == (None, None, 1)
+    for T in (1, 7):
+        x = rng.standard_normal((300, T, 3))
+        whole = model.predict(x)
+        assert whole.shape == (300, T, 1)
+        # Another batch size takes other kernel paths: equal up to float32 rounding.
+        np.testing.assert_allclose(whole[:10], model.predict(x[:10]), rtol=1e-5, atol=1e-6)
+    model.compile("sgd", "mse")
+    model.fit(rng.standard_normal((8, 7, 3)), rng.standard_normal((8, 7, 1)), verbose=0)
+
+    # Built with T fixed on purpose, it says so instead of answering another T.
+    fixed = M.Sequential([L.LSTM(4, return_sequences=True), L.Dense(1)], seed=0)
+    fixed.build((None, 5, 3))
+    assert fixed.predict(rng.standard_normal((3, 5, 3))).shape == (3, 5, 1)
+    with pytest.raises(ValueError, match=r"x must have 5 time steps.*got \(3, 7, 3\)"):
+        fixed.predict(rng.standard_normal((3, 7, 3)))

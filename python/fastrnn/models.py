@@ -290,7 +290,10 @@ class Sequential:
         if x.shape[0] == 0:
             raise ValueError(f"{what} is empty (0 samples)")
         if not self.built:
-            self.build(x.shape)
+            # The time axis stays free, as models.LSTM and RNN build it: a model first
+            # called on one sequence length takes any other. (Built with T fixed, later
+            # calls with another T were answered from the first T's output shape.)
+            self.build((None, None, x.shape[2]) if x.ndim == 3 else x.shape)
         elif x.shape[-1] != self.input_shape[-1]:
             middle = "timesteps, " if len(self.input_shape) == 3 else ""
             raise ValueError(
@@ -299,6 +302,11 @@ class Sequential:
             )
         elif len(self.input_shape) != x.ndim:
             raise ValueError(f"{what} must be {len(self.input_shape)}-D, got shape {x.shape}")
+        elif x.ndim == 3 and self.input_shape[1] not in (None, x.shape[1]):
+            raise ValueError(
+                f"{what} must have {self.input_shape[1]} time steps: the model was built for "
+                f"input shape {self.input_shape}; got {x.shape}"
+            )
         return x
 
     def _expected_y_shape(self, x: np.ndarray) -> Tuple[int, ...]:
