@@ -466,3 +466,30 @@ def test_sequential_built_by_a_call_takes_any_sequence_length(rng):
     assert fixed.predict(rng.standard_normal((3, 5, 3))).shape == (3, 5, 1)
     with pytest.raises(ValueError, match=r"x must have 5 time steps.*got \(3, 7, 3\)"):
         fixed.predict(rng.standard_normal((3, 7, 3)))
+
+
+def test_a_layer_belongs_to_one_model(rng):
+    # Bound to a second model, a layer's weights left the first one's flat buffer: the
+    # first model's fit ran, and never changed them.
+    import copy
+    import gc
+    import pickle
+
+    encoder = L.LSTM(4)
+    first = M.Sequential([encoder, L.Dense(1)], seed=0)
+    first.build((None, None, 3))
+    with pytest.raises(ValueError, match="layer 'lstm.*' already belongs to another model"):
+        M.Sequential([encoder, L.Dense(2)], seed=1).build((None, None, 3))
+    first.build((None, None, 3))  # its own model may build again
+    first.compile("sgd", "mse")
+    before = encoder.get_weights()
+    first.fit(rng.standard_normal((16, 5, 3)), rng.standard_normal((16, 1)), epochs=2, verbose=0)
+    assert not np.array_equal(before[0], encoder.get_weights()[0])
+
+    # Copies are models of their own, and a layer whose model is gone may join another.
+    for twin in (copy.deepcopy(first), pickle.loads(pickle.dumps(first))):
+        np.testing.assert_array_equal(twin.get_weights()[0], first.get_weights()[0])
+        twin.fit(rng.standard_normal((4, 5, 3)), rng.standard_normal((4, 1)), verbose=0)
+    del first, twin
+    gc.collect()
+    M.Sequential([encoder, L.Dense(2)], seed=1).build((None, None, 3))

@@ -128,6 +128,13 @@ class Layer:
     def _create_weights(self, rng: np.random.Generator, input_dim: int) -> Dict[str, np.ndarray]:
         raise NotImplementedError
 
+    def __getstate__(self):
+        # A weak reference to the owning model cannot be pickled; the model binds its
+        # layers again when it is unpickled (Sequential.__setstate__).
+        state = self.__dict__.copy()
+        state.pop("_owner", None)
+        return state
+
     def _bind(self, weight_views: Sequence[np.ndarray], grad_views: Sequence[np.ndarray]) -> None:
         """Moves the weights into caller-owned views (the model's flat buffers)."""
         for k, view in zip(self._weight_names, weight_views):

@@ -27,6 +27,7 @@ import json
 import math
 import os
 import warnings
+import weakref
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -140,6 +141,18 @@ class Sequential:
         """
         if not self.layers:
             raise ValueError("the model has no layers; add some before building")
+        for layer in self.layers:
+            # A layer's weights are views of its model's one flat buffer, which that
+            # model's optimizer updates: bound to a second model, the first one's training
+            # would silently stop reaching them.
+            owner = getattr(layer, "_owner", None)
+            other = owner() if owner is not None else None
+            if other is not None and other is not self:
+                raise ValueError(
+                    f"layer {layer.name!r} already belongs to another model, and models "
+                    "cannot share layers; give this model its own layer (copy the weights "
+                    "with set_weights)"
+                )
         shape = tuple(None if d is None else int(d) for d in input_shape)
         if self._first_is_recurrent() and len(shape) != 3:
             raise ValueError(
@@ -187,6 +200,7 @@ class Sequential:
         weights, grads = self._layer_views(self._flat_weights), self._layer_views(self._flat_grads)
         for layer, w_views, g_views in zip(self.layers, weights, grads):
             layer._bind(w_views, g_views)
+            layer._owner = weakref.ref(self)
         self._segments = optimizers_module._segment_index(sizes)
 
     def _grad_buffer_with_tail(self, tail: int) -> np.ndarray:
