@@ -42,12 +42,12 @@ class SingleProcess:
         """Trains on the global batch ``x[idx], y[idx]``.
 
         Returns:
-            ``(loss, metric_values, problem)``: the batch's mean loss and metrics,
+            ``(loss, metric_values, problem)``: the batch's mean loss and ``batch_mean``s,
             and None or ``'loss'`` / ``'gradient'`` when the update was skipped.
         """
         xb, yb = x[idx], y[idx]
         loss, y_pred, problem = model._train_step(xb, yb)
-        return loss, [m(yb, y_pred) for m in model.metrics], problem
+        return loss, [m.batch_mean(yb, y_pred) for m in model.metrics], problem
 
     def evaluate(self, model, x: np.ndarray, y: np.ndarray, batch_size: int) -> Dict[str, float]:
         """Mean loss and metrics over ``x, y`` in inference mode."""

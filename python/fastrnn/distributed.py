@@ -212,7 +212,7 @@ class MPI(SingleProcess):
             else:
                 grads *= mine
             tail[0] = loss * mine
-            tail[1:] = [m(yb, y_pred) * mine for m in model.metrics]
+            tail[1:] = [m.batch_mean(yb, y_pred) * mine for m in model.metrics]
         else:
             buf[...] = 0
         self.comm.Allreduce(self._mpi.IN_PLACE, buf, op=self._mpi.SUM)
@@ -232,5 +232,5 @@ class MPI(SingleProcess):
         self.comm.Allreduce(self._mpi.IN_PLACE, sums, op=self._mpi.SUM)
         sums /= x.shape[0]
         out = {"loss": float(sums[0])}
-        out.update((m.name, float(s)) for m, s in zip(model.metrics, sums[1:]))
+        out.update((m.name, m.result(float(s))) for m, s in zip(model.metrics, sums[1:]))
         return out

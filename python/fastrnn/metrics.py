@@ -1,12 +1,15 @@
-"""Metrics reported by ``fit`` / ``evaluate``: batch means, averaged over an epoch.
+"""Metrics reported by ``fit`` / ``evaluate``: means over the samples, per epoch.
 
-A metric is a function ``(y_true, y_pred) -> float`` (the batch mean) with a
-``name``. The model weights each batch by its number of samples, so the epoch
-value equals the mean over the whole data set.
+A metric is the mean over samples of a per-batch quantity (``batch_mean``), with an
+optional ``finish`` applied to that mean: ``rmse`` is the square root of the mean squared
+error. The model weights each batch's mean by its number of samples and finishes the
+epoch's mean once, so the epoch value equals the metric over the whole data set (a mean
+of per-batch square roots would not: it depended on the batch size).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Callable, Optional, Union
 
 import numpy as np
@@ -24,22 +27,61 @@ __all__ = [
 
 
 class Metric:
-    """A named batch-mean metric.
+    """A named metric.
 
     Args:
-        fn: ``fn(y_true, y_pred) -> float``, the mean over the batch.
+        fn: ``fn(y_true, y_pred) -> float``, the batch mean of the metric's quantity.
         name: Key in ``History.history`` and in progress lines.
+        finish: Applied to a mean of ``fn`` (over a batch, or over an epoch's samples)
+            to give the metric, e.g. ``math.sqrt`` for a root mean squared error.
+        check: Called with both arrays first; raises ``ValueError`` on shapes the metric
+            cannot compare (NumPy would broadcast them silently).
     """
 
-    def __init__(self, fn: Callable[[np.ndarray, np.ndarray], float], name: str) -> None:
+    def __init__(
+        self,
+        fn: Callable[[np.ndarray, np.ndarray], float],
+        name: str,
+        finish: Optional[Callable[[float], float]] = None,
+        check: Optional[Callable[[str, np.ndarray, np.ndarray], None]] = None,
+    ) -> None:
         self.fn = fn
         self.name = name
+        self.finish = finish
+        self.check = check
+
+    def batch_mean(self, y_true, y_pred) -> float:
+        """The mean of the metric's quantity over one batch (what epochs average)."""
+        y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+        if self.check is not None:
+            self.check(self.name, y_true, y_pred)
+        return float(self.fn(y_true, y_pred))
+
+    def result(self, mean: float) -> float:
+        """The metric from a mean of ``batch_mean`` values."""
+        return float(self.finish(mean)) if self.finish is not None else float(mean)
 
     def __call__(self, y_true, y_pred) -> float:
-        return float(self.fn(np.asarray(y_true), np.asarray(y_pred)))
+        return self.result(self.batch_mean(y_true, y_pred))
 
     def __repr__(self) -> str:
         return f"Metric({self.name!r})"
+
+
+def _same_shape(name: str, y_true: np.ndarray, y_pred: np.ndarray) -> None:
+    if y_true.shape != y_pred.shape:
+        raise ValueError(
+            f"{name}: y_true and y_pred must have the same shape, got {y_true.shape} and "
+            f"{y_pred.shape}"
+        )
+
+
+def _sparse_shapes(name: str, y_true: np.ndarray, y_pred: np.ndarray) -> None:
+    if y_pred.ndim < 1 or y_true.size != int(np.prod(y_pred.shape[:-1])):
+        raise ValueError(
+            f"{name}: y_true must hold one class id per row of y_pred, i.e. shape "
+            f"{y_pred.shape[:-1]}; got {y_true.shape} for y_pred {y_pred.shape}"
+        )
 
 
 def _mae(y_true, y_pred):
@@ -49,10 +91,6 @@ def _mae(y_true, y_pred):
 def _mse(y_true, y_pred):
     d = y_pred - y_true
     return np.vdot(d, d) / d.size
-
-
-def _rmse(y_true, y_pred):
-    return np.sqrt(_mse(y_true, y_pred))
 
 
 def _binary_accuracy(y_true, y_pred, threshold=0.5):
@@ -72,12 +110,14 @@ def _sparse_categorical_accuracy(y_true, y_pred):
     return (y_pred.argmax(axis=-1) == labels).mean()
 
 
-mae = Metric(_mae, "mae")
-mse = Metric(_mse, "mse")
-rmse = Metric(_rmse, "rmse")
-binary_accuracy = Metric(_binary_accuracy, "binary_accuracy")
-categorical_accuracy = Metric(_categorical_accuracy, "categorical_accuracy")
-sparse_categorical_accuracy = Metric(_sparse_categorical_accuracy, "sparse_categorical_accuracy")
+mae = Metric(_mae, "mae", check=_same_shape)
+mse = Metric(_mse, "mse", check=_same_shape)
+rmse = Metric(_mse, "rmse", finish=math.sqrt, check=_same_shape)
+binary_accuracy = Metric(_binary_accuracy, "binary_accuracy", check=_same_shape)
+categorical_accuracy = Metric(_categorical_accuracy, "categorical_accuracy", check=_same_shape)
+sparse_categorical_accuracy = Metric(
+    _sparse_categorical_accuracy, "sparse_categorical_accuracy", check=_sparse_shapes
+)
 
 _BY_NAME = {
     "mae": mae,
@@ -113,12 +153,12 @@ def get(identifier: Union[str, Metric, Callable], loss: Optional[object] = None)
         if key in ("accuracy", "acc"):
             loss_name = getattr(loss, "name", "")
             if loss_name == "sparse_categorical_crossentropy":
-                return Metric(_sparse_categorical_accuracy, "accuracy")
+                return Metric(_sparse_categorical_accuracy, "accuracy", check=_sparse_shapes)
             if loss_name == "categorical_crossentropy":
-                return Metric(_categorical_accuracy, "accuracy")
+                return Metric(_categorical_accuracy, "accuracy", check=_same_shape)
             if getattr(loss, "from_logits", False):
-                return Metric(_binary_accuracy_logits, "accuracy")
-            return Metric(_binary_accuracy, "accuracy")
+                return Metric(_binary_accuracy_logits, "accuracy", check=_same_shape)
+            return Metric(_binary_accuracy, "accuracy", check=_same_shape)
         if key in _BY_NAME:
             return _BY_NAME[key]
         raise ValueError(

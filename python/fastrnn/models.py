@@ -534,7 +534,6 @@ class Sequential:
         )
         self.history = history
         self.stop_training = False
-        metric_names = [m.name for m in self.metrics]
         batch_logs = cb.wants_batch_logs
         # A per-batch callback may stop training on one rank; then all ranks agree
         # after every batch, so none is left waiting in the next step's collective.
@@ -557,7 +556,9 @@ class Sequential:
                     metric_sums[k] += value * bs
                 if batch_logs or problem:
                     logs = {"loss": loss_sum / seen}
-                    logs.update((name, s / seen) for name, s in zip(metric_names, metric_sums))
+                    logs.update(
+                        (m.name, m.result(s / seen)) for m, s in zip(self.metrics, metric_sums)
+                    )
                     cb.on_train_batch_end(step, logs)
                 if sync_batches:
                     self.stop_training = dist.any(self.stop_training)
@@ -581,7 +582,7 @@ class Sequential:
                 if self.stop_training:
                     break
             logs = {"loss": loss_sum / seen}
-            logs.update((name, s / seen) for name, s in zip(metric_names, metric_sums))
+            logs.update((m.name, m.result(s / seen)) for m, s in zip(self.metrics, metric_sums))
             if x_val is not None and math.isfinite(logs["loss"]):
                 val = dist.evaluate(self, x_val, y_val, batch_size)
                 logs.update((f"val_{k}", v) for k, v in val.items())
@@ -603,14 +604,14 @@ class Sequential:
             y_pred = self._forward(x[lo:hi], training=False)
             loss_sum += self.loss.value_and_grad(y[lo:hi], y_pred)[0] * (hi - lo)
             for k, m in enumerate(self.metrics):
-                metric_sums[k] += m(y[lo:hi], y_pred) * (hi - lo)
+                metric_sums[k] += m.batch_mean(y[lo:hi], y_pred) * (hi - lo)
         return loss_sum, metric_sums
 
     def _evaluate_arrays(self, x: np.ndarray, y: np.ndarray, batch_size: int) -> Dict[str, float]:
         n = x.shape[0]
         loss_sum, metric_sums = self._evaluate_sums(x, y, batch_size)
         out = {"loss": loss_sum / n}
-        out.update((m.name, s / n) for m, s in zip(self.metrics, metric_sums))
+        out.update((m.name, m.result(s / n)) for m, s in zip(self.metrics, metric_sums))
         return out
 
     def evaluate(

@@ -28,7 +28,7 @@ def make_model(dtype: str, seed: int):
         dtype=dtype,
         seed=seed,
     )
-    model.compile(fastrnn.optimizers.Adam(1e-2), "mse", metrics=["mae"])
+    model.compile(fastrnn.optimizers.Adam(1e-2), "mse", metrics=["mae", "rmse"])
     return model
 
 
