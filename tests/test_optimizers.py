@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+import fastrnn
 from fastrnn import optimizers as O
 
 # f(w) = 0.5 * sum(A * w**2), so grad f = A * w.
@@ -168,12 +169,42 @@ def test_flat_path_equals_list_path(cls, kwargs):
 def test_bad_arguments():
     with pytest.raises(ValueError, match="only one of `clipnorm` and `global_clipnorm`"):
         O.Adam(clipnorm=1.0, global_clipnorm=1.0)
-    with pytest.raises(ValueError, match="`learning_rate` must be positive"):
+    with pytest.raises(ValueError, match=r"`learning_rate` must be in \(0, inf\), got 0.0"):
         O.SGD(0.0)
-    with pytest.raises(ValueError, match="`clipvalue` must be positive"):
+    with pytest.raises(ValueError, match=r"`clipvalue` must be in \(0, inf\), got -1.0"):
         O.SGD(clipvalue=-1.0)
-    with pytest.raises(ValueError, match="`momentum` must be in"):
+    with pytest.raises(ValueError, match=r"`momentum` must be in \[0, 1\)"):
         O.SGD(momentum=1.5)
+    # These failed inside a step (ZeroDivisionError, math domain error) or trained on NaN
+    # or uphill, and a string failed with a message naming no argument.
+    for make, name in [
+        (lambda: O.Adam(beta_1=1.0), "beta_1"),
+        (lambda: O.Adam(beta_1=-1.0), "beta_1"),
+        (lambda: O.Adam(beta_2=1.5), "beta_2"),
+        (lambda: O.Adam(epsilon=-0.5), "epsilon"),
+        (lambda: O.RMSprop(rho=2.0), "rho"),
+        (lambda: O.RMSprop(epsilon=-1.0), "epsilon"),
+        (lambda: O.SGD(learning_rate=float("inf")), "learning_rate"),
+        (lambda: O.SGD(learning_rate=float("nan")), "learning_rate"),
+    ]:
+        with pytest.raises(ValueError, match=f"`{name}` must be in"):
+            make()
+    for make, name in [(lambda: O.SGD("0.1"), "learning_rate"),
+                       (lambda: O.Adam(clipnorm="1"), "clipnorm"),
+                       (lambda: O.SGD(momentum=True), "momentum")]:
+        with pytest.raises(TypeError, match=f"`{name}` must be a number"):
+            make()
+
+
+def test_numpy_scalar_hyperparameters_become_floats(tmp_path):
+    # save() raised "Object of type float32 is not JSON serializable" for these.
+    opt = O.Adam(np.float32(0.01), beta_1=np.float64(0.8), clipnorm=np.float32(1.0))
+    assert all(type(v) is float for v in (opt.learning_rate, opt.beta_1, opt.clipnorm))
+    model = fastrnn.models.LSTM(3, 4, 1, seed=np.int64(0))
+    model.compile(opt, "mse")
+    model.train_on_batch(np.zeros((2, 4, 3)), np.zeros((2, 1)))
+    model.save(tmp_path / "m.npz")
+    assert fastrnn.models.load(tmp_path / "m.npz").optimizer.get_config() == opt.get_config()
     with pytest.raises(ValueError, match="unknown optimizer 'adamw'"):
         O.get("adamw")
     with pytest.raises(ValueError, match="does not match"):

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import os
 import warnings
 import weakref
@@ -88,6 +89,11 @@ class Sequential:
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64):
             raise TypeError(f"`dtype` must be 'float32' or 'float64', got {dtype!r}")
+        if seed is not None:
+            # A plain int, so that save() can write it (a NumPy integer is no JSON).
+            if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+                raise TypeError(f"`seed` must be a non-negative integer or None, got {seed!r}")
+            seed = int(seed)
         self.seed = seed
         init_seq, shuffle_seq = np.random.SeedSequence(seed).spawn(2)
         self._init_rng = np.random.default_rng(init_seq)

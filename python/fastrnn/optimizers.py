@@ -18,11 +18,31 @@ Clipping, applied to the gradients before the update, in this order:
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 __all__ = ["Optimizer", "SGD", "Adam", "RMSprop", "get"]
+
+
+def _number(name: str, value, low: float, high: float = math.inf, *, low_open: bool = True,
+            high_open: bool = True) -> float:
+    """``value`` as a float inside the interval, or a TypeError / ValueError naming it.
+
+    Hyperparameters become plain floats here, so a NumPy scalar cannot reach ``save``'s
+    JSON (it raised there); out-of-range ones raised deep inside a step (beta_1 = 1:
+    ZeroDivisionError), or trained silently on NaN or uphill (epsilon < 0, rho = 2).
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"`{name}` must be a number, got {value!r}")
+    v = float(value)
+    above = v > low if low_open else v >= low
+    below = v < high if high_open else v <= high
+    if not (math.isfinite(v) and above and below):
+        lo, hi = "(" if low_open else "[", ")" if high_open else "]"
+        raise ValueError(f"`{name}` must be in {lo}{low:g}, {high:g}{hi}, got {value!r}")
+    return v
 
 
 class Optimizer:
@@ -35,8 +55,10 @@ class Optimizer:
         global_clipnorm: Bound of the norm of all gradients together, or None.
 
     Raises:
-        ValueError: On a non-positive learning rate or clipping bound, or when both
-            ``clipnorm`` and ``global_clipnorm`` are given.
+        TypeError: A hyperparameter is not a number.
+        ValueError: A non-positive or non-finite learning rate or clipping bound, a
+            subclass's hyperparameter out of its range, or both ``clipnorm`` and
+            ``global_clipnorm``.
     """
 
     def __init__(
@@ -46,21 +68,19 @@ class Optimizer:
         clipvalue: Optional[float] = None,
         global_clipnorm: Optional[float] = None,
     ) -> None:
-        if not learning_rate > 0:
-            raise ValueError(f"`learning_rate` must be positive, got {learning_rate}")
+        self.learning_rate = _number("learning_rate", learning_rate, 0.0)
+        clip = {}
         for name, value in (
             ("clipnorm", clipnorm),
             ("clipvalue", clipvalue),
             ("global_clipnorm", global_clipnorm),
         ):
-            if value is not None and not value > 0:
-                raise ValueError(f"`{name}` must be positive or None, got {value}")
+            clip[name] = None if value is None else _number(name, value, 0.0)
         if clipnorm is not None and global_clipnorm is not None:
             raise ValueError("only one of `clipnorm` and `global_clipnorm` can be set")
-        self.learning_rate = float(learning_rate)
-        self.clipnorm = clipnorm
-        self.clipvalue = clipvalue
-        self.global_clipnorm = global_clipnorm
+        self.clipnorm = clip["clipnorm"]
+        self.clipvalue = clip["clipvalue"]
+        self.global_clipnorm = clip["global_clipnorm"]
         self.iterations = 0
         self._slots: Dict[int, Dict[str, np.ndarray]] = {}
 
@@ -173,9 +193,7 @@ class SGD(Optimizer):
         self, learning_rate: float = 0.01, momentum: float = 0.0, nesterov: bool = False, **clipping
     ) -> None:
         super().__init__(learning_rate, **clipping)
-        if not 0.0 <= momentum < 1.0:
-            raise ValueError(f"`momentum` must be in [0, 1), got {momentum}")
-        self.momentum = float(momentum)
+        self.momentum = _number("momentum", momentum, 0.0, 1.0, low_open=False)
         self.nesterov = bool(nesterov)
 
     def get_config(self):
@@ -224,9 +242,9 @@ class Adam(Optimizer):
         **clipping,
     ) -> None:
         super().__init__(learning_rate, **clipping)
-        self.beta_1 = float(beta_1)
-        self.beta_2 = float(beta_2)
-        self.epsilon = float(epsilon)
+        self.beta_1 = _number("beta_1", beta_1, 0.0, 1.0, low_open=False)
+        self.beta_2 = _number("beta_2", beta_2, 0.0, 1.0, low_open=False)
+        self.epsilon = _number("epsilon", epsilon, 0.0)
 
     def get_config(self):
         return {
@@ -286,11 +304,9 @@ class RMSprop(Optimizer):
         **clipping,
     ) -> None:
         super().__init__(learning_rate, **clipping)
-        if not 0.0 <= momentum < 1.0:
-            raise ValueError(f"`momentum` must be in [0, 1), got {momentum}")
-        self.rho = float(rho)
-        self.momentum = float(momentum)
-        self.epsilon = float(epsilon)
+        self.rho = _number("rho", rho, 0.0, 1.0, low_open=False)
+        self.momentum = _number("momentum", momentum, 0.0, 1.0, low_open=False)
+        self.epsilon = _number("epsilon", epsilon, 0.0)
         self.centered = bool(centered)
 
     def get_config(self):
