@@ -522,3 +522,14 @@ def test_metric_functions_refuse_shapes_they_would_broadcast():
     assert fastrnn.metrics.sparse_categorical_accuracy(np.array([0, 2, 1]), probs) == 1.0
     with pytest.raises(ValueError, match="one class id per row"):
         fastrnn.metrics.sparse_categorical_accuracy(np.array([0, 2]), probs)
+
+
+@pytest.mark.parametrize("cls, kwargs", [(M.LSTM, {"return_sequence": True}),
+                                         (M.RNN, {"peephole": True}),
+                                         (M.LSTM, {"activation": "relu"}),
+                                         (M.LSTM, {"unit_forget_bias": False})])
+def test_ready_models_refuse_arguments_they_would_ignore(cls, kwargs):
+    # These were accepted and dropped (a typo of return_sequences gave a non-sequence
+    # model; RNN(peephole=True) was even saved in the config).
+    with pytest.raises(TypeError, match=f"unexpected keyword argument.*{next(iter(kwargs))}"):
+        cls(3, 4, 1, **kwargs)

@@ -794,6 +794,7 @@ class _ReadyModel(Sequential):
     """The seed's ready models: recurrent layer(s) plus a Dense head, built at construction."""
 
     _cell = ""
+    _cell_args: Tuple[str, ...] = ()  # the keyword arguments the cell takes
 
     def __init__(
         self,
@@ -808,6 +809,15 @@ class _ReadyModel(Sequential):
         name: Optional[str] = None,
         **cell_kwargs,
     ) -> None:
+        unknown = sorted(set(cell_kwargs) - set(self._cell_args))
+        if unknown:
+            # A misspelt return_sequences, or an LSTM option given to the RNN, used to
+            # be dropped silently (and saved in the config).
+            raise TypeError(
+                f"{type(self).__name__}() got unexpected keyword argument(s) {unknown}; "
+                f"it takes {sorted(self._cell_args)} besides input_dim, hidden_dim, "
+                "output_dim, num_layers, return_sequences, dtype, seed and name"
+            )
         for arg, value in (
             ("input_dim", input_dim),
             ("hidden_dim", hidden_dim),
@@ -876,6 +886,7 @@ class RNN(_ReadyModel):
     """
 
     _cell = "RNN"
+    _cell_args = ("activation",)
 
     def __init__(
         self,
@@ -917,6 +928,7 @@ class LSTM(_ReadyModel):
     """
 
     _cell = "LSTM"
+    _cell_args = ("peephole",)
 
     def __init__(
         self, input_dim: int, hidden_dim: int, output_dim: int, *, peephole: bool = False, **kwargs
