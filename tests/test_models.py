@@ -533,3 +533,23 @@ def test_ready_models_refuse_arguments_they_would_ignore(cls, kwargs):
     # model; RNN(peephole=True) was even saved in the config).
     with pytest.raises(TypeError, match=f"unexpected keyword argument.*{next(iter(kwargs))}"):
         cls(3, 4, 1, **kwargs)
+
+
+def test_an_optimizer_trains_one_model(rng):
+    # A second model compiled with a used optimizer trained on from the first one's Adam
+    # moments and iteration count, silently.
+    import copy
+    import pickle
+
+    x, y = _task(rng, n=16)
+    opt = O.Adam(0.01)
+    first = M.LSTM(4, 5, 1, seed=0)
+    first.compile(opt, "mse")
+    first.fit(x, y, epochs=1, batch_size=8, verbose=0)
+    first.compile(opt, "mse")  # the same model may compile again
+    with pytest.raises(ValueError, match="this optimizer was compiled into another model"):
+        M.LSTM(4, 5, 1, seed=0).compile(opt, "mse")
+    for twin in (copy.deepcopy(first), pickle.loads(pickle.dumps(first))):
+        twin.fit(x, y, epochs=1, batch_size=8, verbose=0)  # copies carry their own copy
+        assert twin.optimizer is not opt and twin.optimizer.iterations == 4
+    assert opt.iterations == 2

@@ -235,6 +235,8 @@ class Sequential:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
+        if self.optimizer is not None:
+            self.optimizer._owner = weakref.ref(self)
         if self.built:
             self._bind_flat_buffers()
 
@@ -279,7 +281,18 @@ class Sequential:
             metrics: Names (``'mae'``, ``'accuracy'``, ...), ``Metric`` objects or
                 functions ``fn(y_true, y_pred) -> float``.
         """
-        self.optimizer = optimizers_module.get(optimizer)
+        optimizer = optimizers_module.get(optimizer)
+        owner = getattr(optimizer, "_owner", None)
+        if owner is not None and owner() is not self:
+            # Its moments and iteration count are the other model's: a second model
+            # trained on from them, silently (Keras refuses such variables too).
+            raise ValueError(
+                "this optimizer was compiled into another model, whose moments and "
+                "iteration count it keeps; give each model its own optimizer (a new "
+                f"{type(optimizer).__name__}(...), or a name such as 'adam')"
+            )
+        optimizer._owner = weakref.ref(self)
+        self.optimizer = optimizer
         self.loss = losses_module.get(loss)
         self.metrics = [metrics_module.get(m, self.loss) for m in (metrics or [])]
 

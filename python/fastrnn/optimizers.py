@@ -167,6 +167,13 @@ class Optimizer:
         self.iterations += 1
         self._update(0, flat_vars, flat_grads)
 
+    def __getstate__(self):
+        # The weak reference to the model this optimizer trains (Sequential.compile)
+        # cannot be pickled; an unpickled model binds its copy again.
+        state = self.__dict__.copy()
+        state.pop("_owner", None)
+        return state
+
     def reset(self) -> None:
         """Forgets the iteration count and all moment estimates."""
         self.iterations = 0
