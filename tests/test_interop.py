@@ -159,3 +159,28 @@ def test_from_keras_sequential(keras, rng):
     np.testing.assert_allclose(model.predict(x), expected, rtol=1e-4, atol=1e-5)
     with pytest.raises(ValueError, match="unsupported layer GRU"):
         interop.from_keras(keras.Sequential([keras.Input((7, 3)), keras.layers.GRU(3)]))
+
+
+def test_a_dense_before_the_recurrence_works_on_each_step(torch, keras, rng):
+    # Both frameworks run these; the models were built 2-D and refused with advice to
+    # set return_sequences on the Dense.
+    x = rng.standard_normal((2, 5, 3))
+    seq = torch.nn.Sequential(torch.nn.Linear(3, 6), torch.nn.LSTM(6, 4, batch_first=True))
+    seq = seq.double()
+    with torch.no_grad():
+        expected = seq(_t(x))[0].numpy()  # a last nn.LSTM returns every step
+    np.testing.assert_allclose(interop.from_torch(seq).predict(x), expected, rtol=1e-10,
+                               atol=1e-12)
+    kmodel = keras.Sequential([keras.Input((5, 3)), keras.layers.Dense(6),
+                               keras.layers.SimpleRNN(4)])
+    x32 = x.astype(np.float32)
+    np.testing.assert_allclose(interop.from_keras(kmodel).predict(x32), np.asarray(kmodel(x32)),
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_from_keras_names_a_weightless_layer_as_unsupported(keras):
+    # A built Activation has no weights, and was reported as "not built".
+    kmodel = keras.Sequential([keras.Input((5, 3)), keras.layers.LSTM(4),
+                               keras.layers.Activation("sigmoid")])
+    with pytest.raises(ValueError, match="unsupported layer Activation"):
+        interop.from_keras(kmodel)

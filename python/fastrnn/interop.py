@@ -165,8 +165,7 @@ def from_torch(module, *, dtype=None) -> Union[L.Layer, M.Sequential]:
         if not layers:
             raise ValueError("from_torch: the Sequential holds no supported module")
         model = M.Sequential(layers, dtype=dt)
-        rank = 3 if isinstance(layers[0], L._Recurrent) else 2
-        model.build((None,) * (rank - 1) + (input_dim,))
+        model.build(_input_shape(layers, input_dim))
         return model
     raise ValueError(
         f"from_torch: unsupported module {type(module).__name__}; expected nn.LSTM, nn.RNN, nn.Linear or nn.Sequential"
@@ -264,6 +263,15 @@ def to_torch(obj):
 # -- keras --------------------------------------------------------------------------------
 
 
+def _input_shape(layers, input_dim: int) -> tuple:
+    """(batch, time, features) when any layer is recurrent: a Dense before it then works
+    on each step, as in Keras and torch (building 2-D refused such a model with advice
+    about return_sequences); else (batch, features)."""
+    if any(isinstance(layer, L._Recurrent) for layer in layers):
+        return (None, None, input_dim)
+    return (None, input_dim)
+
+
 def _keras_layer(layer, dtype) -> Optional[L.Layer]:
     kind = type(layer).__name__
     if kind == "InputLayer":
@@ -272,6 +280,12 @@ def _keras_layer(layer, dtype) -> Optional[L.Layer]:
     raw = layer.get_weights()
     if kind == "Dropout":
         return None
+    if kind not in ("LSTM", "SimpleRNN", "Dense"):
+        # Before the weights check: a built Activation or Flatten has no weights either,
+        # and was reported as "not built".
+        raise ValueError(
+            f"from_keras: unsupported layer {kind}; expected LSTM, SimpleRNN or Dense"
+        )
     if not raw:
         raise ValueError(f"from_keras: {layer.name} is not built (it has no weights yet)")
     dt = _pick_dtype(dtype, str(np.asarray(raw[0]).dtype))
@@ -352,9 +366,7 @@ def from_keras(model_or_layer, *, dtype=None) -> Union[L.Layer, M.Sequential]:
         if not converted:
             raise ValueError("from_keras: the model holds no supported layer")
         model = M.Sequential(converted, dtype=converted[0].dtype, name=model_or_layer.name)
-        first = converted[0]
-        rank = 3 if isinstance(first, L._Recurrent) else 2
-        model.build((None,) * (rank - 1) + (first.input_dim,))
+        model.build(_input_shape(converted, converted[0].input_dim))
         return model
     out = _keras_layer(model_or_layer, dtype)
     if out is None:
