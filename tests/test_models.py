@@ -4,6 +4,7 @@ reproducibility and whole-model gradients."""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -553,3 +554,33 @@ def test_an_optimizer_trains_one_model(rng):
         twin.fit(x, y, epochs=1, batch_size=8, verbose=0)  # copies carry their own copy
         assert twin.optimizer is not opt and twin.optimizer.iterations == 4
     assert opt.iterations == 2
+
+
+def test_training_arguments_are_checked_not_truncated(rng):
+    # A second review session found these accepted silently (batch_size 2.9 ran as 2,
+    # epochs=-3 trained nothing, a label 1.7 was class 1) or failing with a message
+    # about something else (metrics='mae' as 'm', 'a', 'e'; one callback not in a list).
+    x, y = _task(rng, n=8)
+    model = M.LSTM(4, 5, 1, seed=0)
+    model.compile("adam", "mse", metrics="mae")  # one metric without a list
+    assert [m.name for m in model.metrics] == ["mae"]
+    hist = model.fit(x, y, callbacks=C.EarlyStopping(monitor="loss"), verbose=0)
+    assert "mae" in hist.history
+    for kwargs, err, msg in [
+        (dict(batch_size=2.9), TypeError, "`batch_size` must be an integer, got 2.9"),
+        (dict(batch_size=0), ValueError, "`batch_size` must be an integer >= 1"),
+        (dict(epochs=-3), ValueError, "`epochs` must be an integer >= 0"),
+        (dict(epochs=2.5), TypeError, "`epochs` must be an integer"),
+        (dict(callbacks=[print]), TypeError, "`callbacks` must hold fastrnn.callbacks.Callback"),
+    ]:
+        with pytest.raises(err, match=re.escape(msg)):
+            model.fit(x, y, verbose=0, **kwargs)
+    with pytest.raises(TypeError, match="`batch_size` must be an integer"):
+        model.predict(x, batch_size=1.5)
+    for bad in (-1, 1.7):
+        with pytest.raises(ValueError, match="`patience` must be an integer >= 0"):
+            C.EarlyStopping(patience=bad)
+    sparse = fastrnn.losses.SparseCategoricalCrossentropy(from_logits=True)
+    with pytest.raises(ValueError, match="class ids must be integers, got 1.7"):
+        sparse(np.array([1.7]), np.array([[0.0, 5.0, 0.0]]))
+    assert sparse(np.array([1.0]), np.array([[0.0, 5.0, 0.0]])) < 0.02  # whole floats pass

@@ -8,6 +8,7 @@ training by setting ``self.model.stop_training = True``.
 from __future__ import annotations
 
 import math
+import numbers
 import sys
 import time
 import warnings
@@ -227,6 +228,8 @@ class EarlyStopping(Callback):
         super().__init__()
         self.monitor = monitor
         self.min_delta = abs(float(min_delta))
+        if isinstance(patience, bool) or not isinstance(patience, numbers.Integral) or patience < 0:
+            raise ValueError(f"`patience` must be an integer >= 0, got {patience!r}")
         self.patience = int(patience)
         self.mode = _resolve_mode(mode, monitor)
         self.restore_best_weights = bool(restore_best_weights)

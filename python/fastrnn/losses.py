@@ -232,6 +232,10 @@ class SparseCategoricalCrossentropy(CategoricalCrossentropy):
             )
         k = y_pred.shape[-1]
         labels = y_true.astype(np.intp, copy=False)
+        if labels.size and not np.array_equal(labels, y_true):
+            # A label of 1.7 was truncated to class 1, silently.
+            bad = y_true.ravel()[labels.ravel() != y_true.ravel()]
+            raise ValueError(f"{self.name}: class ids must be integers, got {bad[0].item()!r}")
         if labels.size and (labels.min() < 0 or labels.max() >= k):
             raise ValueError(
                 f"{self.name}: class ids must be in [0, {k}), got {labels.min()}..{labels.max()}"

@@ -48,6 +48,18 @@ _DEFAULT_BATCH = 32
 _PREDICT_BATCH = 256
 
 
+def _count(name: str, value, default: int, minimum: int = 1) -> int:
+    """An integer argument (numpy's count) of at least ``minimum``; None gives ``default``.
+    A float such as 2.9 used to be truncated silently, and epochs=-3 trained nothing."""
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"`{name}` must be an integer, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"`{name}` must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
 def _as_float_array(data, dtype: np.dtype, what: str) -> np.ndarray:
     """Converts lists / any real arrays to ``dtype`` in one step (no copy when it already is)."""
     arr = np.asarray(data)
@@ -294,6 +306,8 @@ class Sequential:
         optimizer._owner = weakref.ref(self)
         self.optimizer = optimizer
         self.loss = losses_module.get(loss)
+        if isinstance(metrics, (str, metrics_module.Metric)) or callable(metrics):
+            metrics = [metrics]  # one metric; a string was taken letter by letter
         self.metrics = [metrics_module.get(m, self.loss) for m in (metrics or [])]
 
     def _require_compiled(self) -> None:
@@ -504,9 +518,9 @@ class Sequential:
                 "`distributed` must be None or a fastrnn.distributed strategy such as "
                 f"fastrnn.distributed.MPI(), got {type(distributed).__name__}"
             )
-        batch_size = _DEFAULT_BATCH if batch_size is None else int(batch_size)
-        if batch_size <= 0:
-            raise ValueError(f"`batch_size` must be a positive integer, got {batch_size}")
+        batch_size = _count("batch_size", batch_size, _DEFAULT_BATCH)
+        epochs = _count("epochs", epochs, 1, minimum=0)
+        initial_epoch = _count("initial_epoch", initial_epoch, 0, minimum=0)
         if not 0.0 <= validation_split < 1.0:
             raise ValueError(f"`validation_split` must be in [0, 1), got {validation_split}")
         x = self._prepare_x(x)
@@ -531,7 +545,15 @@ class Sequential:
         steps = -(-n // batch_size)
         dist = distributed
         history = callbacks_module.History()
+        if isinstance(callbacks, callbacks_module.Callback):
+            callbacks = [callbacks]
         cbs = list(callbacks or [])
+        for c in cbs:
+            if not isinstance(c, callbacks_module.Callback):
+                raise TypeError(
+                    "`callbacks` must hold fastrnn.callbacks.Callback instances, got "
+                    f"{type(c).__name__}"
+                )
         if verbose:
             cbs.append(callbacks_module.ProgbarLogger(verbose))
         cbs = [c for c in cbs if dist.runs_callback(c)]
@@ -650,9 +672,7 @@ class Sequential:
             (or the dict).
         """
         self._require_compiled()
-        batch_size = _DEFAULT_BATCH if batch_size is None else int(batch_size)
-        if batch_size <= 0:
-            raise ValueError(f"`batch_size` must be a positive integer, got {batch_size}")
+        batch_size = _count("batch_size", batch_size, _DEFAULT_BATCH)
         x = self._prepare_x(x)
         y = self._prepare_y(y, x)
         result = self._evaluate_arrays(x, y, batch_size)
@@ -679,9 +699,7 @@ class Sequential:
             from . import dask as dask_module
 
             return dask_module.predict(self, x, batch_size=batch_size)
-        batch_size = _PREDICT_BATCH if batch_size is None else int(batch_size)
-        if batch_size <= 0:
-            raise ValueError(f"`batch_size` must be a positive integer, got {batch_size}")
+        batch_size = _count("batch_size", batch_size, _PREDICT_BATCH)
         x = self._prepare_x(x)
         n = x.shape[0]
         if n <= batch_size:
