@@ -584,3 +584,21 @@ def test_training_arguments_are_checked_not_truncated(rng):
     with pytest.raises(ValueError, match="class ids must be integers, got 1.7"):
         sparse(np.array([1.7]), np.array([[0.0, 5.0, 0.0]]))
     assert sparse(np.array([1.0]), np.array([[0.0, 5.0, 0.0]])) < 0.02  # whole floats pass
+
+
+def test_save_keeps_the_built_in_metrics_beside_a_custom_one(rng, tmp_path):
+    # One custom metric made save() drop every metric name, the built-ins too.
+    def peak_error(y_true, y_pred):
+        return float(np.max(np.abs(y_true - y_pred)))
+
+    model = M.RNN(4, 5, 1, seed=0)
+    model.compile("adam", "mse", metrics=["mae", peak_error, "accuracy"])
+    with pytest.warns(UserWarning, match=r"custom metric\(s\) \['peak_error'\] are not saved"):
+        model.save(tmp_path / "m.npz")
+    loaded = M.load(tmp_path / "m.npz")
+    assert [m.name for m in loaded.metrics] == ["mae", "accuracy"]
+    own_mae = fastrnn.metrics.Metric(lambda t, p: 0.0, "mae")  # a custom function named mae
+    model.compile("adam", "mse", metrics=[own_mae])
+    with pytest.warns(UserWarning, match="not saved"):
+        model.save(tmp_path / "n.npz")
+    assert M.load(tmp_path / "n.npz").metrics == []

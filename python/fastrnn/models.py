@@ -776,16 +776,23 @@ class Sequential:
             return None
         if type(self.optimizer).__module__ != optimizers_module.__name__:
             return None
-        metric_names = [m.name for m in self.metrics]
-        if any(metrics_module._BY_NAME.get(n) is None and n != "accuracy" for n in metric_names):
-            metric_names = []
+        # Only metrics that load() rebuilds from their name are kept; one custom metric
+        # used to drop the built-in ones too.
+        kept = [m for m in self.metrics if metrics_module._by_name_restores(m)]
+        dropped = [m.name for m in self.metrics if m not in kept]
+        if dropped:
+            warnings.warn(
+                f"save: custom metric(s) {dropped} are not saved (a function cannot be "
+                "stored); the loaded model is compiled with the others",
+                stacklevel=3,
+            )
         return {
             "optimizer": {
                 "class_name": type(self.optimizer).__name__,
                 "config": self.optimizer.get_config(),
             },
             "loss": {"class_name": type(self.loss).__name__, "config": self.loss.get_config()},
-            "metrics": metric_names,
+            "metrics": [m.name for m in kept],
         }
 
     def save(self, path: Union[str, os.PathLike]) -> None:
