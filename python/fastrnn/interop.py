@@ -30,6 +30,15 @@ def _pick_dtype(dtype, source_dtype_name: str) -> np.dtype:
     return np.dtype(np.float64) if source_dtype_name.endswith("float64") else np.dtype(np.float32)
 
 
+def _input_shape(layers, input_dim: int) -> tuple:
+    """(batch, time, features) when any layer is recurrent: a Dense before it then works
+    on each step, as in Keras and torch (building 2-D refused such a model with advice
+    about return_sequences); else (batch, features)."""
+    if any(isinstance(layer, L._Recurrent) for layer in layers):
+        return (None, None, input_dim)
+    return (None, input_dim)
+
+
 # -- torch --------------------------------------------------------------------------------
 
 
@@ -261,15 +270,6 @@ def to_torch(obj):
 
 
 # -- keras --------------------------------------------------------------------------------
-
-
-def _input_shape(layers, input_dim: int) -> tuple:
-    """(batch, time, features) when any layer is recurrent: a Dense before it then works
-    on each step, as in Keras and torch (building 2-D refused such a model with advice
-    about return_sequences); else (batch, features)."""
-    if any(isinstance(layer, L._Recurrent) for layer in layers):
-        return (None, None, input_dim)
-    return (None, input_dim)
 
 
 def _keras_layer(layer, dtype) -> Optional[L.Layer]:

@@ -132,22 +132,6 @@ _BY_NAME = {
 }
 
 
-_ACCURACY_FNS = (
-    _sparse_categorical_accuracy,
-    _categorical_accuracy,
-    _binary_accuracy_logits,
-    _binary_accuracy,
-)
-
-
-def _by_name_restores(metric: Metric) -> bool:
-    """Whether ``get(metric.name, loss)`` rebuilds this very metric (what a saved model
-    can store): a built-in, or an ``'accuracy'`` that ``get`` picked for the loss."""
-    if metric.name == "accuracy":
-        return metric.fn in _ACCURACY_FNS
-    return _BY_NAME.get(metric.name) is metric
-
-
 def get(identifier: Union[str, Metric, Callable], loss: Optional[object] = None) -> Metric:
     """Returns a ``Metric`` from a name, a ``Metric`` or a plain function.
 

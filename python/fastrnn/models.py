@@ -778,7 +778,7 @@ class Sequential:
             return None
         # Only metrics that load() rebuilds from their name are kept; one custom metric
         # used to drop the built-in ones too.
-        kept = [m for m in self.metrics if metrics_module._by_name_restores(m)]
+        kept = [m for m in self.metrics if self._restored_by_name(m)]
         dropped = [m.name for m in self.metrics if m not in kept]
         if dropped:
             warnings.warn(
@@ -794,6 +794,15 @@ class Sequential:
             "loss": {"class_name": type(self.loss).__name__, "config": self.loss.get_config()},
             "metrics": [m.name for m in kept],
         }
+
+    def _restored_by_name(self, metric: metrics_module.Metric) -> bool:
+        """Whether load() rebuilds this metric from its name (compile's get with the
+        saved loss): a built-in, or the 'accuracy' picked for the loss."""
+        try:
+            again = metrics_module.get(metric.name, self.loss)
+        except ValueError:  # a custom name
+            return False
+        return again.fn is metric.fn and again.finish is metric.finish
 
     def save(self, path: Union[str, os.PathLike]) -> None:
         """Writes architecture, compile settings and weights to one ``.npz`` file.
