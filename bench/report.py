@@ -72,7 +72,7 @@ def _columns(peer_names: list[str], peak_label: str) -> list[tuple[str, str, cal
     """(group, sub-header, row -> text), left to right."""
     cols = [
         ("", "case", lambda r: r["case"]["label"]),
-        ("", "thr", lambda r: str(r["threads"])),
+        ("", "thr", lambda r: f"{r['threads']}{'*' if r.get('cores_apart') else ''}"),
     ]
     for name in peer_names:
         keys = [("ms", "ms"), ("gflops", "GF/s"), ("pct_peak", peak_label)]
@@ -121,6 +121,12 @@ def footnotes(rows: list[dict], peer_names: list[str]) -> list[str]:
                 seen.add((name, e["reason"]))
                 mark = "-" if e["status"] == "skipped" else "fail"
                 notes.append(f'"{mark}" {name}: {e["reason"]}')
+    if any(row.get("cores_apart") for row in rows):
+        notes.append(
+            '"*" after thr: during this row fastrnn\'s threads ran on cores that share no '
+            "cache (the header's round trip): every peer's multi-thread figures are low, "
+            "fastrnn's training most"
+        )
     mismatch = any(_check_cell(row) != "ok" for row in rows)
     if mismatch:
         notes.append(

@@ -189,6 +189,8 @@ def format_header(h: dict, elapsed_s: float) -> str:
         ),
     ]
     lines.append(_load_line(h["load_average_1min"], m["cores"]))
+    if h.get("round_trip"):
+        lines.append(_round_trip_line(h["round_trip"]))
     lines += [f"note: {n}" for n in h["notes"]]
     return "\n".join(lines)
 
@@ -204,13 +206,40 @@ def _load_line(load: dict, cores: int) -> str:
     return line
 
 
+def round_trip_summary(rows: list[dict]) -> dict | None:
+    """The probes of the multi-thread rows: their range and how many rows ran apart."""
+    probed = [r for r in rows if r.get("round_trip_ns")]
+    if not probed:
+        return None
+    trips = [t for r in probed for t in r["round_trip_ns"]]
+    return {"min": min(trips), "max": max(trips), "rows": len(probed),
+            "apart": sum(bool(r.get("cores_apart")) for r in probed),
+            "apart_ns": machine.APART_NS}
+
+
+def _round_trip_line(s: dict) -> str:
+    line = (f"core-to-core round trip between two fastrnn threads, probed before and after "
+            f"each multi-thread row: {s['min']:.0f}-{s['max']:.0f} ns")
+    if s["apart"]:
+        line += (f"; {s['apart']} of {s['rows']} rows ran on cores apart (> {s['apart_ns']:.0f}"
+                 " ns, thr marked *): their multi-thread figures are low")
+    return line
+
+
 def run_grid(cases, threads, peers, policy, peak, settle_s) -> list[dict]:
     """Every case at every thread count; progress goes to stderr, the table to stdout."""
     rows, total, t0 = [], len(cases) * len(threads), time.perf_counter()
     for case in cases:
         for n in threads:
+            # Where the threads ran, before and after: the hypervisor moves them.
+            before = machine.round_trip_ns() if n > 1 else None
             results = measure_case(case, n, peers, policy, settle_s)
-            rows.append(report.summarise(case, n, results, peak["gflops"][n]))
+            row = report.summarise(case, n, results, peak["gflops"][n])
+            if n > 1:
+                trips = [t for t in (before, machine.round_trip_ns()) if t is not None]
+                row["round_trip_ns"] = trips
+                row["cores_apart"] = any(t > machine.APART_NS for t in trips)
+            rows.append(row)
             fast = results.get("fastrnn")
             done = f"fastrnn {fast.ms:.3f} ms" if fast and fast.ms else "fastrnn failed"
             print(
@@ -246,6 +275,7 @@ def main(argv=None) -> int:
             peer.close()
     load = (load_start, machine.load_average())
     h = header(peak, policy, threads, args.settle_ms / 1e3, notes, load)
+    h["round_trip"] = round_trip_summary(rows)
     names = [p.name for p in peers if p.name != FastrnnPlainPeer.name]
     print(format_header(h, time.perf_counter() - t0))
     print()

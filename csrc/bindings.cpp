@@ -18,6 +18,7 @@
 #include "fastrnn/lstm.h"
 #include "fastrnn/parallel.h"
 #include "fastrnn/peak.h"
+#include "fastrnn/round_trip.h"
 #include "fastrnn/rnn.h"
 #include "fastrnn/workspace.h"
 #include "core/sequence.h"
@@ -561,6 +562,25 @@ PYBIND11_MODULE(_core, m) {
         },
         py::arg("threads"), py::arg("seconds") = 0.2,
         "Measured float32 FMA GFLOP/s of the active ISA on `threads` threads.");
+    m.def(
+        "round_trip_ns",
+        [](int trips, int rounds) {
+            if (trips < 1 || trips > 10'000'000)
+                throw py::value_error("`trips` must be in [1, 10000000], got " +
+                                      std::to_string(trips));
+            if (rounds < 1 || rounds > 1000)
+                throw py::value_error("`rounds` must be in [1, 1000], got " +
+                                      std::to_string(rounds));
+            double ns;
+            {
+                py::gil_scoped_release nogil;
+                ns = round_trip_ns(trips, rounds);
+            }
+            return ns < 0 ? py::object(py::none()) : py::object(py::float_(ns));
+        },
+        py::arg("trips") = 2000, py::arg("rounds") = 5,
+        "Median ns of a cache-line round trip between two of the library's threads (None "
+        "without a second thread).");
     m.def(
         "_grad_chunk_steps",
         [](int64_t T, int64_t B, int64_t GH, bool float64) {

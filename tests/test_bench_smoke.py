@@ -56,6 +56,16 @@ def test_smoke_prints_table_and_json(tmp_path):
         if row["case"]["peephole"]:  # another function: no ratio to fastrnn, no check
             assert plain["ms"] > 0 and plain["ratio"] is None and plain["check_ok"] is None
 
+    # Each multi-thread row says where its threads ran: the probe before and after it.
+    import fastrnn
+
+    if fastrnn.build_info()["openmp"]:
+        for row in rows:
+            trips = row.get("round_trip_ns", [])
+            assert len(trips) == (2 if row["threads"] == 2 else 0), row
+            assert all(0 < t < 1e6 for t in trips), trips
+        assert "core-to-core round trip between two fastrnn threads" in out
+
     # Issue 3's targets are judged under the table and kept in the record; of the smoke
     # grid's tiny shapes only the peephole rows are a case the issue names.
     judged = json.loads(record.read_text())["targets"]
@@ -311,3 +321,39 @@ def test_short_rows_say_what_their_need_takes_of_the_peak(bench_modules):
     step = _row({**_case("lstm", "infer", 1, 1, 256), "gflop": 1.0}, 1,
                 fastrnn=[10.0] * 5, torch=[11.0] * 5)
     assert all("take_pct" not in j for j in targets.judge([step], peak=peak))
+
+
+def test_round_trip_probe_times_two_threads_and_checks_its_arguments():
+    import fastrnn
+    from fastrnn import _core
+
+    ns = _core.round_trip_ns(trips=200, rounds=3)
+    if not fastrnn.build_info()["openmp"]:
+        assert ns is None
+    else:
+        assert isinstance(ns, float) and 0 < ns < 1e6  # a round trip, not a sentinel
+    for kwargs in ({"trips": 0}, {"rounds": 0}, {"trips": 10**8}, {"rounds": 1001}):
+        with pytest.raises(ValueError, match=next(iter(kwargs))):
+            _core.round_trip_ns(**kwargs)
+
+
+def test_rows_run_on_cores_apart_are_marked(bench_modules):
+    # The likely bug: a mark that lands on the wrong row, or a scaling ratio whose
+    # 2-thread side ran apart judged as if nothing happened.
+    report, targets = bench_modules["report"], bench_modules["targets"]
+    case = {**_case("lstm", "train", 16, 100, 256), "label": "lstm train B16 T100 I256 H256"}
+    one = _row(case, 1, fastrnn=[10.0] * 6, torch=[11.0] * 6)
+    two = {**_row(case, 2, fastrnn=[6.0] * 6, torch=[6.5] * 6),
+           "round_trip_ns": [60.0, 340.0], "cores_apart": True}
+    table = report.format_table([one, two], ["fastrnn"], "%fma").splitlines()
+    assert table[-2].split()[6] == "1" and table[-1].split()[6] == "2*"
+    notes = report.footnotes([one, two], ["fastrnn"])
+    assert any(n.startswith('"*" after thr') for n in notes)
+    assert not any("after thr" in n for n in report.footnotes([one], ["fastrnn"]))
+
+    judged = {(j["target"], str(j["threads"])): j for j in targets.judge([one, two])}
+    assert judged[("LSTM B>=16 H>=256 train vs torch, 2 threads", "2")].get("cores_apart")
+    assert judged[("1 -> 2 threads at B>=16 (fastrnn)", "1/2")].get("cores_apart")
+    assert not judged[("LSTM B>=16 H>=256 train vs torch, 1 thread", "1")].get("cores_apart")
+    text = targets.format_targets(list(judged.values()))
+    assert text.count("(cores apart)") == 2
