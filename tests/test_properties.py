@@ -330,8 +330,10 @@ def test_batch_first_dx_copied_on_several_threads(rng, cell, shape):
 
 
 def _off_a_line(a, offset):
-    """A copy of `a` whose data starts `offset` bytes past a 64-byte line."""
-    buf = np.empty(a.nbytes + 128, np.uint8)
+    """A copy of `a` whose data starts `offset` bytes past a 64-byte line, between bytes
+    that read as NaN: a kernel that loads past either end and multiplies it by zero
+    (instead of masking it out) turns the results into NaN."""
+    buf = np.full(a.nbytes + 128, 0xFF, np.uint8)
     start = (-buf.ctypes.data) % 64 + offset
     out = buf[start:start + a.nbytes].view(a.dtype).reshape(a.shape)
     out[...] = a
@@ -339,35 +341,21 @@ def _off_a_line(a, offset):
     return out
 
 
-# B <= 2: the steps read w_hh as stored (StoredRows). From T - 1 = 32 steps on (no h0) a
-# w_hh off a line is copied to one on lines; H = 100 has rows off a line even when its
-# start is on one; (1, 31, ...) keeps it in place on both sides of the threshold.
-@pytest.mark.parametrize("cell", ["lstm", "rnn"])
-@pytest.mark.parametrize("shape", [(1, 40, 16, 64), (2, 34, 8, 100), (1, 32, 8, 64),
-                                   (1, 31, 8, 64)], ids=lambda s: "B{}T{}I{}H{}".format(*s))
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("threads", [1, 2])
-def test_w_hh_off_a_line_gives_the_same_bits(rng, isa, cell, shape, dtype, threads):
-    """Where w_hh starts must not change a bit of any result, forward or backward, with
-    the steps reading it in place or from an aligned copy; and it must match the oracle."""
-    B, T, I, H = shape
+def _same_bits_wherever_weights_start(case, dgrads, cell, dtype, threads, moved_keys):
+    """Forward and backward with `moved_keys` of case at 0, one element, 16, 32 and 48
+    bytes past a line: every result the same bits, and the oracle's."""
     if cell == "lstm":
-        case, grads = make_lstm_case(rng, B, T, I, H, dtype, peephole=True, batch_first=True,
-                                     states=False)
         fwd, bwd, ref_fwd, ref_bwd = (fastrnn.lstm_forward, fastrnn.lstm_backward,
                                       reference.lstm_forward, reference.lstm_backward)
-        dgrads = (grads["dh_seq"], grads["dh_n"], grads["dc_n"])
     else:
-        case, grads = make_rnn_case(rng, B, T, I, H, dtype, batch_first=True, states=False)
         fwd, bwd, ref_fwd, ref_bwd = (fastrnn.rnn_forward, fastrnn.rnn_backward,
                                       reference.rnn_forward, reference.rnn_backward)
-        dgrads = (grads["dh_seq"], grads["dh_n"])
     itemsize = np.dtype(dtype).itemsize
     runs = []
     fastrnn.set_num_threads(threads)
     try:
         for offset in (0, itemsize, 16, 32, 48):
-            moved = {**case, "w_hh": _off_a_line(case["w_hh"], offset)}
+            moved = {**case, **{k: _off_a_line(case[k], offset) for k in moved_keys}}
             out = fwd(**moved, training=True)
             g = bwd(*dgrads, out.cache)
             runs.append((out, g))
@@ -381,4 +369,46 @@ def test_w_hh_off_a_line_gives_the_same_bits(rng, isa, cell, shape, dtype, threa
     out, g = runs[1]
     assert_close(out.h_seq, ref_fwd(**as64(case)).h_seq, dtype, "h_seq")
     assert_close(g.dx, want.dx, dtype, "dx")
+    assert_close(g.dw_ih, want.dw_ih, dtype, "dw_ih")
     assert_close(g.dw_hh, want.dw_hh, dtype, "dw_hh")
+
+
+def _case_for(cell, rng, shape, dtype, states):
+    B, T, I, H = shape
+    if cell == "lstm":
+        case, grads = make_lstm_case(rng, B, T, I, H, dtype, peephole=True, batch_first=True,
+                                     states=states)
+        return case, (grads["dh_seq"], grads["dh_n"], grads["dc_n"])
+    case, grads = make_rnn_case(rng, B, T, I, H, dtype, batch_first=True, states=states)
+    return case, (grads["dh_seq"], grads["dh_n"])
+
+
+# B <= 2: the steps read w_hh as stored (StoredRows). From T - 1 = 32 steps on (no h0) a
+# w_hh off a line is copied to one on lines; H = 100 has rows off a line even when its
+# start is on one; (1, 31, ...) keeps it in place on both sides of the threshold.
+@pytest.mark.parametrize("cell", ["lstm", "rnn"])
+@pytest.mark.parametrize("shape", [(1, 40, 16, 64), (2, 34, 8, 100), (1, 32, 8, 64),
+                                   (1, 31, 8, 64)], ids=lambda s: "B{}T{}I{}H{}".format(*s))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_w_hh_off_a_line_gives_the_same_bits(rng, isa, cell, shape, dtype, threads):
+    """Where w_hh starts must not change a bit of any result, forward or backward, with
+    the steps reading it in place or from an aligned copy; and it must match the oracle."""
+    case, dgrads = _case_for(cell, rng, shape, dtype, states=False)
+    _same_bits_wherever_weights_start(case, dgrads, cell, dtype, threads, ["w_hh"])
+
+
+# Few rows of few steps: the input projection dots x against the rows of w_ih as stored
+# (the GEMV), and with h0 the steps read w_hh in place. At B <= 2, rows off a vector
+# boundary are read from the boundary before them (ShiftedA); B = 3 and I = 100 (rows
+# starting at different offsets) read them as they are; I = 24 is too short to shift on
+# AVX-512.
+@pytest.mark.parametrize("cell", ["lstm", "rnn"])
+@pytest.mark.parametrize("shape", [(1, 1, 256, 64), (1, 4, 64, 32), (2, 3, 48, 64),
+                                   (3, 2, 100, 16), (1, 2, 24, 16)],
+                         ids=lambda s: "B{}T{}I{}H{}".format(*s))
+@pytest.mark.parametrize("states", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_w_ih_off_a_line_gives_the_same_bits(rng, isa, cell, shape, states, dtype):
+    case, dgrads = _case_for(cell, rng, shape, dtype, states=states)
+    _same_bits_wherever_weights_start(case, dgrads, cell, dtype, 1, ["w_ih", "w_hh"])

@@ -5,9 +5,9 @@ namespace fastrnn::kernels::FASTRNN_ISA_NS {
 
 namespace {
 
-template <typename T, int R>
-void gemv_r(int64_t N, int64_t K, const T* a, int64_t lda, const T* w, int64_t ldw,
-            const T* bias, T* out, int64_t ldo) {
+template <typename T, int R, bool kShifted>
+void gemv_rows_r(int64_t N, int64_t K, const T* a, int64_t lda, const T* w, int64_t ldw,
+                 const T* bias, T* out, int64_t ldo, const ShiftedA<T>* sa) {
     using V = typename Simd<T>::V;
     constexpr int L = Simd<T>::lanes;
     for (int64_t n0 = 0; n0 < N; n0 += L) {
@@ -15,10 +15,29 @@ void gemv_r(int64_t N, int64_t K, const T* a, int64_t lda, const T* w, int64_t l
         const T* rows[L];
         for (int r = 0; r < L; ++r) rows[r] = w + (n0 + (r < n ? r : n - 1)) * ldw;
         V dots[R];
-        row_dots<T, R>(K, a, lda, rows, dots);
+        row_dots<T, R, kShifted>(K, a, lda, rows, dots, sa);
         const V bv = load_n(bias + n0, n);
         for (int b = 0; b < R; ++b) store_n(out + b * ldo + n0, dots[b] + bv, n);
     }
+}
+
+// Out of line, so that only calls that shift pay for the buffer's stack frame (probed
+// page by page on entry: 2% of a one-step call when every call paid it).
+template <typename T, int R>
+__attribute__((noinline)) void gemv_shifted(int m, int64_t N, int64_t K, const T* a,
+                                            int64_t lda, const T* w, int64_t ldw,
+                                            const T* bias, T* out, int64_t ldo) {
+    alignas(64) T buf[kShiftBytes / sizeof(T)];
+    const ShiftedA<T> sa = shift_a(m, K, R, a, lda, buf);
+    gemv_rows_r<T, R, true>(N, K, a, lda, w, ldw, bias, out, ldo, &sa);
+}
+
+template <typename T, int R>
+void gemv_r(int64_t N, int64_t K, const T* a, int64_t lda, const T* w, int64_t ldw,
+            const T* bias, T* out, int64_t ldo) {
+    if (const int m = row_shift(w, ldw, K, R))
+        return gemv_shifted<T, R>(m, N, K, a, lda, w, ldw, bias, out, ldo);
+    gemv_rows_r<T, R, false>(N, K, a, lda, w, ldw, bias, out, ldo, nullptr);
 }
 
 template <typename T, int... R>

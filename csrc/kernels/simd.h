@@ -237,6 +237,14 @@ inline VecF masked_load(const float* p, int count) {
 inline VecD masked_load(const double* p, int count) {
     return reinterpret_cast<VecD>(_mm512_maskz_loadu_pd(mask_pd(count), p));
 }
+inline VecF masked_load(const float* p, int lo, int hi) {
+    return reinterpret_cast<VecF>(
+        _mm512_maskz_loadu_ps(static_cast<__mmask16>(mask_ps(hi) & ~mask_ps(lo)), p));
+}
+inline VecD masked_load(const double* p, int lo, int hi) {
+    return reinterpret_cast<VecD>(
+        _mm512_maskz_loadu_pd(static_cast<__mmask8>(mask_pd(hi) & ~mask_pd(lo)), p));
+}
 inline void masked_store(float* p, VecF v, int count) {
     _mm512_mask_storeu_ps(p, mask_ps(count), reinterpret_cast<__m512>(v));
 }
@@ -257,6 +265,14 @@ inline VecF masked_load(const float* p, int count) {
 }
 inline VecD masked_load(const double* p, int count) {
     return reinterpret_cast<VecD>(_mm256_maskload_pd(p, mask_pd(count)));
+}
+inline VecF masked_load(const float* p, int lo, int hi) {
+    return reinterpret_cast<VecF>(
+        _mm256_maskload_ps(p, _mm256_andnot_si256(mask_ps(lo), mask_ps(hi))));
+}
+inline VecD masked_load(const double* p, int lo, int hi) {
+    return reinterpret_cast<VecD>(
+        _mm256_maskload_pd(p, _mm256_andnot_si256(mask_pd(lo), mask_pd(hi))));
 }
 inline void masked_store(float* p, VecF v, int count) {
     _mm256_maskstore_ps(p, mask_ps(count), reinterpret_cast<__m256>(v));
@@ -281,6 +297,18 @@ inline typename Simd<T>::V load_n(const T* p, int count) {
     T tmp[L] = {};
     for (int i = 0; i < count; ++i) tmp[i] = p[i];
     return load(tmp);
+#endif
+}
+// Lanes [lo, hi) of the vector at p, the others zero; the memory of the others is never
+// touched (it may lie outside the array, or hold a NaN that a zero would not cancel).
+template <typename T>
+inline typename Simd<T>::V load_lanes(const T* p, int lo, int hi) {
+#ifdef FASTRNN_MASKED_TAILS
+    return masked_load(p, lo, hi);
+#else
+    typename Simd<T>::V v{};
+    for (int i = lo; i < hi; ++i) v[i] = p[i];
+    return v;
 #endif
 }
 template <typename T>

@@ -3,6 +3,8 @@
 // of gemv.cpp shares), and the dispatch from a run-time row count to the compiled R.
 #pragma once
 
+#include <cstdint>
+#include <cstring>
 #include <utility>
 
 #include "fastrnn/prefetch.h"
@@ -74,6 +76,21 @@ FASTRNN_INLINE typename Simd<T>::V fold_pair(typename Simd<T>::V p, typename Sim
     return fold_pair<T, S>(p, q, std::make_index_sequence<Simd<T>::lanes>{});
 }
 
+// The G x R accumulators of a group of dot products, folded to (L/G)-segments form.
+template <typename T, int R, int G>
+FASTRNN_INLINE void fold_group(typename Simd<T>::V (&acc)[G][R], typename Simd<T>::V (&out)[R]) {
+    constexpr int L = Simd<T>::lanes;
+    for (int b = 0; b < R; ++b) {
+        if constexpr (G == 2) {
+            out[b] = fold_pair<T, L>(acc[0][b], acc[1][b]);
+        } else {
+            static_assert(G == 4, "groups of two or four rows");
+            out[b] = fold_pair<T, L / 2>(fold_pair<T, L>(acc[0][b], acc[1][b]),
+                                        fold_pair<T, L>(acc[2][b], acc[3][b]));
+        }
+    }
+}
+
 // Dot products of G rows of w (rows[r], r < G) with the R rows of a ([R, K], stride
 // lda), folded to (L/G)-segments form (see fold_pair): out[b].
 template <typename T, int R, int G>
@@ -103,15 +120,94 @@ FASTRNN_INLINE void dot_group(int64_t K, const T* a, int64_t lda, const T* const
             for (int b = 0; b < R; ++b) acc[r][b] = fma(wv, av[b], acc[r][b]);
         }
     }
+    fold_group<T, R, G>(acc, out);
+}
+
+// Weight rows that all start m elements past a vector boundary (w off a 64-byte line),
+// read as they are, make every vector load span two cache lines: the B=1 GEMV over 1 MiB
+// of w_ih took 12.5 us with w 16 bytes past a line against 10.5 on one. ShiftedA holds
+// the rows of a moved m elements along k and zero-padded to whole vectors, so that
+// dot_group_shifted reads each weight row with aligned loads from the boundary before
+// it, masked at its two ends. Lane (l + m) % L then sums, in the same order, what lane l
+// of dot_group's read sums (plus zero terms, which change no sum). The fold adds lane i
+// to lane i + S/2 at every level, which a cyclic rotation of the lanes maps onto the same
+// pairs, so each row's dot product is the same additions in the same order: the same
+// bits wherever w starts.
+template <typename T>
+struct ShiftedA {
+    int m = 0;              // 0: dot_group reads the rows as they are
+    int tail = 0;           // lanes of a row's last vector that hold elements
+    int64_t nvec = 0;       // vectors per row from its boundary: ceil((K + m) / L)
+    const T* a = nullptr;   // row b at a + b * nvec * L: a[b, k] at m + k, zeros around
+};
+
+// Bytes of the caller's buffer for ShiftedA::a, on its stack: a step loop may not allocate.
+constexpr int64_t kShiftBytes = 16384;
+
+// Elements past a vector boundary at which the weight rows w + n * ldw start, when all
+// start there and dot_group_shifted pays and fits for R rows of length K; else 0. It pays
+// where streaming w bounds the product, at R <= 2 (LSTM H=256 on 1 thread, w 16 bytes
+// past a line: T=1 17.1 -> 14.9 us, T=1 with h0 37.9 -> 32.0, B=2 T=4 134 -> 116); at
+// R = 6 it ran out of registers and spilled (B=16 T=1: 101 -> 157 us), while w read as
+// it is costs less there, each vector serving R rows.
+template <typename T>
+inline int row_shift(const T* w, int64_t ldw, int64_t K, int R) {
+    constexpr int L = Simd<T>::lanes;
+    const auto addr = reinterpret_cast<uintptr_t>(w);
+    if (R > 2 || addr % kVecBytes == 0 || addr % sizeof(T) != 0 ||
+        ldw * sizeof(T) % kVecBytes != 0 || K < 2 * L)
+        return 0;
+    const int m = static_cast<int>(addr % kVecBytes / sizeof(T));
+    const int64_t nvec = (K + m + L - 1) / L;
+    return R * nvec * L * static_cast<int64_t>(sizeof(T)) <= kShiftBytes ? m : 0;
+}
+
+// The ShiftedA of a ([R, K], row stride lda) for a row_shift m > 0, in buf (kShiftBytes,
+// vector-aligned).
+template <typename T>
+inline ShiftedA<T> shift_a(int m, int64_t K, int R, const T* a, int64_t lda, T* buf) {
+    constexpr int L = Simd<T>::lanes;
+    const int64_t nvec = (K + m + L - 1) / L;
     for (int b = 0; b < R; ++b) {
-        if constexpr (G == 2) {
-            out[b] = fold_pair<T, L>(acc[0][b], acc[1][b]);
-        } else {
-            static_assert(G == 4, "groups of two or four rows");
-            out[b] = fold_pair<T, L / 2>(fold_pair<T, L>(acc[0][b], acc[1][b]),
-                                        fold_pair<T, L>(acc[2][b], acc[3][b]));
-        }
+        T* row = buf + b * nvec * L;
+        for (int i = 0; i < m; ++i) row[i] = T(0);
+        std::memcpy(row + m, a + b * lda, static_cast<size_t>(K) * sizeof(T));
+        for (int64_t i = m + K; i < nvec * L; ++i) row[i] = T(0);
     }
+    ShiftedA<T> sa;
+    sa.m = m;
+    sa.tail = static_cast<int>(K + m - (nvec - 1) * L);
+    sa.nvec = nvec;
+    sa.a = buf;
+    return sa;
+}
+
+// dot_group for weight rows m = sa.m elements past a vector boundary (ShiftedA).
+template <typename T, int R, int G>
+FASTRNN_INLINE void dot_group_shifted(const ShiftedA<T>& sa, const T* const* rows,
+                                      typename Simd<T>::V (&out)[R]) {
+    using V = typename Simd<T>::V;
+    constexpr int L = Simd<T>::lanes;
+    const int64_t stride = sa.nvec * L, last = sa.nvec - 1;
+    const T* w[G];
+    V acc[G][R];
+    for (int r = 0; r < G; ++r) {
+        w[r] = rows[r] - sa.m;
+        for (int b = 0; b < R; ++b) acc[r][b] = V{};
+    }
+    auto step = [&](int64_t v, int lo, int hi) {
+        V av[R];
+        for (int b = 0; b < R; ++b) av[b] = load(sa.a + b * stride + v * L);
+        for (int r = 0; r < G; ++r) {
+            V wv = lo == 0 && hi == L ? load(w[r] + v * L) : load_lanes(w[r] + v * L, lo, hi);
+            in_register(wv);
+            for (int b = 0; b < R; ++b) acc[r][b] = fma(wv, av[b], acc[r][b]);
+        }
+    };
+    step(0, sa.m, L);  // nvec >= 2 (row_shift wants K >= 2L)
+    for (int64_t v = 1; v < last; ++v) step(v, 0, L);
+    step(last, 0, sa.tail);
+    fold_group<T, R, G>(acc, out);
 }
 
 // Folds N vectors part[0..N) in S-segments form into one in (S/N)-segments form, pairwise.
@@ -130,16 +226,20 @@ FASTRNN_INLINE typename Simd<T>::V fold_parts(const typename Simd<T>::V* part) {
 // contiguous weights together (more concurrent streams outrun the prefetcher). A group's
 // folded sums wait in `part` while the next group runs, so only the group's own
 // accumulators need registers in its loop (R = 6 rows of a keep 24 of them).
-template <typename T, int R>
+// With kShifted the rows are read from their vector boundaries, through sa (ShiftedA).
+template <typename T, int R, bool kShifted = false>
 inline void row_dots(int64_t K, const T* a, int64_t lda, const T* const* rows,
-                     typename Simd<T>::V (&out)[R]) {
+                     typename Simd<T>::V (&out)[R], const ShiftedA<T>* sa = nullptr) {
     using V = typename Simd<T>::V;
     constexpr int L = Simd<T>::lanes;
     constexpr int G = L < 4 ? L : 4;
     V part[R][L / G];
     for (int g = 0; g < L / G; ++g) {
         V o[R];
-        dot_group<T, R, G>(K, a, lda, rows + g * G, o);
+        if constexpr (kShifted)
+            dot_group_shifted<T, R, G>(*sa, rows + g * G, o);
+        else
+            dot_group<T, R, G>(K, a, lda, rows + g * G, o);
         for (int b = 0; b < R; ++b) part[b][g] = o[b];
     }
     for (int b = 0; b < R; ++b) out[b] = fold_parts<T, L / G, L / G>(part[b]);
@@ -149,8 +249,9 @@ inline void row_dots(int64_t K, const T* a, int64_t lda, const T* const* rows,
 // lane l of acc[i][q] is unit q*w_units_per_q + l, weight row q*w_gate_stride + l. Rows
 // of units past nu are never read (lanes past them repeat the last valid row). No
 // packing, so a short call pays nothing up front.
-template <typename T, int R>
-inline void natural_product(const StepTile<T>& s, typename Simd<T>::V (&acc)[R][4]) {
+template <typename T, int R, bool kShifted>
+inline void natural_product_rows(const StepTile<T>& s, typename Simd<T>::V (&acc)[R][4],
+                                 const ShiftedA<T>* sa) {
     using V = typename Simd<T>::V;
     constexpr int L = Simd<T>::lanes;
     for (int q = 0; q < 4; ++q) {
@@ -164,9 +265,24 @@ inline void natural_product(const StepTile<T>& s, typename Simd<T>::V (&acc)[R][
         for (int l = 0; l < L; ++l)
             rows[l] = s.w + (q * s.w_gate_stride + (l < valid ? l : valid - 1)) * s.ldw;
         V out[R];
-        row_dots<T, R>(s.K, s.a, s.lda, rows, out);
+        row_dots<T, R, kShifted>(s.K, s.a, s.lda, rows, out, sa);
         for (int b = 0; b < R; ++b) acc[b][q] = out[b];
     }
+}
+
+// Out of line: only a step that shifts pays for the buffer's stack frame (gemv.cpp).
+template <typename T, int R>
+__attribute__((noinline)) void natural_product_shifted(int m, const StepTile<T>& s,
+                                                       typename Simd<T>::V (&acc)[R][4]) {
+    alignas(64) T buf[kShiftBytes / sizeof(T)];
+    const ShiftedA<T> sa = shift_a(m, s.K, R, s.a, s.lda, buf);
+    natural_product_rows<T, R, true>(s, acc, &sa);
+}
+
+template <typename T, int R>
+inline void natural_product(const StepTile<T>& s, typename Simd<T>::V (&acc)[R][4]) {
+    if (const int m = row_shift(s.w, s.ldw, s.K, R)) return natural_product_shifted(m, s, acc);
+    natural_product_rows<T, R, false>(s, acc, nullptr);
 }
 
 // acc[i][q] += sum_k a[i, k] * panel[k, q*L .. q*L + L) over K panel rows ldb apart.
