@@ -34,7 +34,7 @@ def load_average() -> float | None:
 
 
 # Above this core-to-core round trip the two threads ran on cores that share no cache
-# (another CCD or socket). Measured here: 50-120 ns for cores sharing an L3, 320-360 ns
+# (another CCD or socket). Measured here: 50-120 ns for cores sharing an L3, 320-370 ns
 # when the hypervisor had put them apart, which it did for minutes at a time. 2-thread
 # LSTM training at B=16 T=100 H=256 then took 31.3 ms instead of 26.2 (forward 10.1 and
 # backward 21.2, against 8.2 and 18.0), inference 8.8 instead of 8.2: each line that one
