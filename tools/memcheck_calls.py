@@ -27,6 +27,23 @@ for dtype in (np.float32, np.float64):
         assert out.cache.gates.nbytes >= 256 << 10
         fastrnn.lstm_backward(out.h_seq, None, None, out.cache)
         del out
+    # Weight rows that start off a vector boundary are read from the boundary before
+    # them, masked at both ends (the GEMV and steps at B <= 2): here each weight starts
+    # `off` bytes into a block that ends where the weight ends.
+    for off in (dtype().itemsize, 16):
+        def placed(a):
+            v = np.empty(a.nbytes + off, np.uint8)[off:].view(dtype).reshape(a.shape)
+            v[...] = a
+            return v
+
+        Hs, Is = 32, 64
+        xs = rng.standard_normal((1, 3, Is)).astype(dtype)
+        hs = rng.standard_normal((1, Hs)).astype(dtype)
+        ws_ih = placed(rng.standard_normal((4 * Hs, Is)).astype(dtype) * 0.2)
+        ws_hh = placed(rng.standard_normal((4 * Hs, Hs)).astype(dtype) * 0.2)
+        out = fastrnn.lstm_forward(xs, hs, hs, ws_ih, ws_hh, np.zeros(4 * Hs, dtype),
+                                   training=True)
+        fastrnn.lstm_backward(out.h_seq, None, None, out.cache)
     try:  # an error path too: exceptions must not leak
         fastrnn.lstm_forward(x, None, None, w_ih[:, :-1], w_hh, b)
     except ValueError:
