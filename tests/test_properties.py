@@ -400,9 +400,9 @@ def test_w_hh_off_a_line_gives_the_same_bits(rng, isa, cell, shape, dtype, threa
 
 # Few rows of few steps: the input projection dots x against the rows of w_ih as stored
 # (the GEMV), and with h0 the steps read w_hh in place. At B <= 2, rows off a vector
-# boundary are read from the boundary before them (ShiftedA); B = 3 and I = 100 (rows
-# starting at different offsets) read them as they are; I = 24 is too short to shift on
-# AVX-512.
+# boundary are read from the boundary before them (ShiftedA); B = 3 reads them as they
+# are, and so does I = 100 on AVX2 and AVX-512 (its rows, 400 bytes apart, start at
+# different offsets there); I = 24 is too short to shift on AVX-512.
 @pytest.mark.parametrize("cell", ["lstm", "rnn"])
 @pytest.mark.parametrize("shape", [(1, 1, 256, 64), (1, 4, 64, 32), (2, 3, 48, 64),
                                    (3, 2, 100, 16), (1, 2, 24, 16)],

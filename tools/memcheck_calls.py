@@ -37,13 +37,14 @@ for dtype in (np.float32, np.float64):
             return v
 
         Hs, Is = 32, 64
-        xs = rng.standard_normal((1, 3, Is)).astype(dtype)
-        hs = rng.standard_normal((1, Hs)).astype(dtype)
         ws_ih = placed(rng.standard_normal((4 * Hs, Is)).astype(dtype) * 0.2)
         ws_hh = placed(rng.standard_normal((4 * Hs, Hs)).astype(dtype) * 0.2)
-        out = fastrnn.lstm_forward(xs, hs, hs, ws_ih, ws_hh, np.zeros(4 * Hs, dtype),
-                                   training=True)
-        fastrnn.lstm_backward(out.h_seq, None, None, out.cache)
+        for Bs in (1, 2):  # one and two rows of x per dot product
+            xs = rng.standard_normal((Bs, 3, Is)).astype(dtype)
+            hs = rng.standard_normal((Bs, Hs)).astype(dtype)
+            out = fastrnn.lstm_forward(xs, hs, hs, ws_ih, ws_hh, np.zeros(4 * Hs, dtype),
+                                       training=True)
+            fastrnn.lstm_backward(out.h_seq, None, None, out.cache)
     try:  # an error path too: exceptions must not leak
         fastrnn.lstm_forward(x, None, None, w_ih[:, :-1], w_hh, b)
     except ValueError:

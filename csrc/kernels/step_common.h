@@ -131,8 +131,11 @@ FASTRNN_INLINE void dot_group(int64_t K, const T* a, int64_t lda, const T* const
 // it, masked at its two ends. Lane (l + m) % L then sums, in the same order, what lane l
 // of dot_group's read sums (plus zero terms, which change no sum). The fold adds lane i
 // to lane i + S/2 at every level, which a cyclic rotation of the lanes maps onto the same
-// pairs, so each row's dot product is the same additions in the same order: the same
-// bits wherever w starts.
+// pairs, so each row's dot product is the same additions of the same numbers: the same
+// bits wherever w starts, for every result but a NaN. (Some pairs come with their
+// operands swapped, and of two NaNs x86 keeps the first: a NaN's sign and payload may
+// move with w, as they may with the compiler, which is free to swap them anyway.
+// Rotating the accumulators back first fixed that on AVX2 and AVX-512, not on SSE2.)
 template <typename T>
 struct ShiftedA {
     int m = 0;              // 0: dot_group reads the rows as they are
