@@ -33,13 +33,16 @@ def load_average() -> float | None:
         return None
 
 
-# Above this core-to-core round trip the two threads ran on cores that share no cache
-# (another CCD or socket). Measured here: 50-120 ns for cores sharing an L3, 320-370 ns
-# when the hypervisor had put them apart, which it did for minutes at a time. 2-thread
-# LSTM training at B=16 T=100 H=256 then took 31.3 ms instead of 26.2 (forward 10.1 and
-# backward 21.2, against 8.2 and 18.0), inference 8.8 instead of 8.2: each line that one
-# thread writes and the other reads costs that much more.
+# Where two threads ran, from the core-to-core round trip between them. Measured here:
+# 50-120 ns for cores sharing an L3, 320-370 ns when the hypervisor had put this VM's
+# vCPUs on cores apart (another CCD or socket), which it did for minutes at a time, and
+# ~17 us when both threads took turns on one core (`taskset -c 0`, or another process's
+# threads on the other core). Apart, 2-thread LSTM training at B=16 T=100 H=256 took
+# 31.3 ms instead of 26.2 (forward 10.1 and backward 21.2, against 8.2 and 18.0) and
+# inference 8.8 instead of 8.2: each line that one thread writes and the other reads
+# costs that much more.
 APART_NS = 200.0
+SHARED_NS = 2000.0
 
 
 def round_trip_ns() -> float | None:
@@ -47,6 +50,16 @@ def round_trip_ns() -> float | None:
     without a second OpenMP thread (or in a core built without the probe)."""
     probe = getattr(fastrnn._core, "round_trip_ns", None)
     return probe() if probe is not None else None
+
+
+def placement(trips: list[float]) -> str | None:
+    """"shared" if any probe says the threads took turns on one core, else "apart" if any
+    says their cores share no cache, else None (cores that share one)."""
+    if any(t >= SHARED_NS for t in trips):
+        return "shared"
+    if any(t > APART_NS for t in trips):
+        return "apart"
+    return None
 
 
 def cpu_model() -> str:

@@ -6,6 +6,8 @@ import json
 
 from measure import CHECK_TOLERANCE
 
+PLACEMENT_MARKS = {"apart": "*", "shared": "+"}  # machine.placement(), after thr
+
 
 def summarise(case, threads: int, results: dict, peak_gflops: float) -> dict:
     """One table row: per peer ms, GFLOP/s, % peak and time / fastrnn's time."""
@@ -72,7 +74,7 @@ def _columns(peer_names: list[str], peak_label: str) -> list[tuple[str, str, cal
     """(group, sub-header, row -> text), left to right."""
     cols = [
         ("", "case", lambda r: r["case"]["label"]),
-        ("", "thr", lambda r: f"{r['threads']}{'*' if r.get('cores_apart') else ''}"),
+        ("", "thr", lambda r: str(r["threads"]) + PLACEMENT_MARKS.get(r.get("placement"), "")),
     ]
     for name in peer_names:
         keys = [("ms", "ms"), ("gflops", "GF/s"), ("pct_peak", peak_label)]
@@ -121,11 +123,18 @@ def footnotes(rows: list[dict], peer_names: list[str]) -> list[str]:
                 seen.add((name, e["reason"]))
                 mark = "-" if e["status"] == "skipped" else "fail"
                 notes.append(f'"{mark}" {name}: {e["reason"]}')
-    if any(row.get("cores_apart") for row in rows):
+    placed = {row.get("placement") for row in rows}
+    if "apart" in placed:
         notes.append(
-            '"*" after thr: during this row fastrnn\'s threads ran on cores that share no '
-            "cache (the header's round trip): every peer's multi-thread figures are low, "
-            "fastrnn's training most"
+            f'"{PLACEMENT_MARKS["apart"]}" after thr: around this row fastrnn\'s threads ran on '
+            "cores that share no cache (the header's round trip): multi-thread figures there "
+            "are unreliable (fastrnn's 2-thread training measured up to 20% slower)"
+        )
+    if "shared" in placed:
+        notes.append(
+            f'"{PLACEMENT_MARKS["shared"]}" after thr: around this row two fastrnn threads took '
+            "turns on one core (another process, or a runtime's spinning threads, held the "
+            "other): multi-thread figures there are unreliable"
         )
     mismatch = any(_check_cell(row) != "ok" for row in rows)
     if mismatch:

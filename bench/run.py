@@ -213,8 +213,9 @@ def round_trip_summary(rows: list[dict]) -> dict | None:
         return None
     trips = [t for r in probed for t in r["round_trip_ns"]]
     return {"min": min(trips), "max": max(trips), "rows": len(probed),
-            "apart": sum(bool(r.get("cores_apart")) for r in probed),
-            "apart_ns": machine.APART_NS}
+            "apart": sum(r.get("placement") == "apart" for r in probed),
+            "shared": sum(r.get("placement") == "shared" for r in probed),
+            "apart_ns": machine.APART_NS, "shared_ns": machine.SHARED_NS}
 
 
 def _round_trip_line(s: dict) -> str:
@@ -222,7 +223,12 @@ def _round_trip_line(s: dict) -> str:
             f"each multi-thread row: {s['min']:.0f}-{s['max']:.0f} ns")
     if s["apart"]:
         line += (f"; {s['apart']} of {s['rows']} rows ran on cores apart (> {s['apart_ns']:.0f}"
-                 " ns, thr marked *): their multi-thread figures are low")
+                 f" ns, thr marked {report.PLACEMENT_MARKS['apart']})")
+    if s["shared"]:
+        line += (f"; {s['shared']} of {s['rows']} rows had both threads on one core at times "
+                 f"(>= {s['shared_ns']:.0f} ns, thr marked {report.PLACEMENT_MARKS['shared']})")
+    if s["apart"] or s["shared"]:
+        line += ": their multi-thread figures are unreliable"
     return line
 
 
@@ -238,7 +244,9 @@ def run_grid(cases, threads, peers, policy, peak, settle_s) -> list[dict]:
             if n > 1:
                 trips = [t for t in (before, machine.round_trip_ns()) if t is not None]
                 row["round_trip_ns"] = trips
-                row["cores_apart"] = any(t > machine.APART_NS for t in trips)
+                where = machine.placement(trips)
+                if where:
+                    row["placement"] = where
             rows.append(row)
             fast = results.get("fastrnn")
             done = f"fastrnn {fast.ms:.3f} ms" if fast and fast.ms else "fastrnn failed"

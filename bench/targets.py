@@ -225,8 +225,9 @@ def _judge_row(target: Target, row: dict, rows: list[dict], peak: dict | None = 
     else:
         value = median_of(fast)
     out.update(_at_need(target, row, fast, _times(res.get("torch")), wide, peak))
-    if row.get("cores_apart") or (wide or {}).get("cores_apart"):
-        out["cores_apart"] = True
+    placed = {row.get("placement"), (wide or {}).get("placement")}
+    if placed & {"apart", "shared"}:
+        out["placement"] = "shared" if "shared" in placed else "apart"
     v, low, high = value
     if low is None:
         return {**out, "value": v, "verdict": "unresolved",
@@ -262,8 +263,8 @@ def _row_line(j: dict, width: int) -> str:
         value = f"{value} [{_fmt(j['low'], ms)}, {_fmt(j['high'], ms)}]"
     if j["verdict"] != "met" and j.get("take_pct") is not None:
         value += f"  takes {j['take_pct']:.0f}%, now {j['now_pct']:.0f}%"
-    if j.get("cores_apart"):
-        value += "  (cores apart)"
+    if j.get("placement"):
+        value += "  (cores apart)" if j["placement"] == "apart" else "  (one core shared)"
     return value
 
 

@@ -332,19 +332,24 @@ def test_round_trip_probe_times_two_threads_and_checks_its_arguments():
         assert ns is None
     else:
         assert isinstance(ns, float) and 0 < ns < 1e6  # a round trip, not a sentinel
-    for kwargs in ({"trips": 0}, {"rounds": 0}, {"trips": 10**8}, {"rounds": 1001}):
+    for kwargs in ({"trips": 0}, {"rounds": 0}, {"trips": 100_001}, {"rounds": 101}):
         with pytest.raises(ValueError, match=next(iter(kwargs))):
             _core.round_trip_ns(**kwargs)
 
 
-def test_rows_run_on_cores_apart_are_marked(bench_modules):
-    # The likely bug: a mark that lands on the wrong row, or a scaling ratio whose
-    # 2-thread side ran apart judged as if nothing happened.
-    report, targets = bench_modules["report"], bench_modules["targets"]
+def test_rows_run_on_cores_apart_or_sharing_one_are_marked(bench_modules):
+    # The likely bugs: a mark that lands on the wrong row, a scaling ratio whose 2-thread
+    # side ran apart judged as if nothing happened, or a contended core (~17 us a round
+    # trip) reported as cores apart.
+    machine, report, targets = (bench_modules[n] for n in ("machine", "report", "targets"))
+    assert machine.placement([55.0, 60.0]) is None
+    assert machine.placement([55.0, 340.0]) == "apart"
+    assert machine.placement([340.0, 17000.0]) == "shared"
+
     case = {**_case("lstm", "train", 16, 100, 256), "label": "lstm train B16 T100 I256 H256"}
     one = _row(case, 1, fastrnn=[10.0] * 6, torch=[11.0] * 6)
     two = {**_row(case, 2, fastrnn=[6.0] * 6, torch=[6.5] * 6),
-           "round_trip_ns": [60.0, 340.0], "cores_apart": True}
+           "round_trip_ns": [60.0, 340.0], "placement": "apart"}
     table = report.format_table([one, two], ["fastrnn"], "%fma").splitlines()
     assert table[-2].split()[6] == "1" and table[-1].split()[6] == "2*"
     notes = report.footnotes([one, two], ["fastrnn"])
@@ -352,8 +357,14 @@ def test_rows_run_on_cores_apart_are_marked(bench_modules):
     assert not any("after thr" in n for n in report.footnotes([one], ["fastrnn"]))
 
     judged = {(j["target"], str(j["threads"])): j for j in targets.judge([one, two])}
-    assert judged[("LSTM B>=16 H>=256 train vs torch, 2 threads", "2")].get("cores_apart")
-    assert judged[("1 -> 2 threads at B>=16 (fastrnn)", "1/2")].get("cores_apart")
-    assert not judged[("LSTM B>=16 H>=256 train vs torch, 1 thread", "1")].get("cores_apart")
+    assert judged[("LSTM B>=16 H>=256 train vs torch, 2 threads", "2")]["placement"] == "apart"
+    assert judged[("1 -> 2 threads at B>=16 (fastrnn)", "1/2")]["placement"] == "apart"
+    assert "placement" not in judged[("LSTM B>=16 H>=256 train vs torch, 1 thread", "1")]
     text = targets.format_targets(list(judged.values()))
     assert text.count("(cores apart)") == 2
+
+    shared = {**two, "placement": "shared"}
+    assert report.format_table([shared], ["fastrnn"], "%fma").splitlines()[-1].split()[6] == "2+"
+    assert any(n.startswith('"+" after thr') for n in report.footnotes([shared], ["fastrnn"]))
+    text = targets.format_targets(targets.judge([one, shared]))
+    assert text.count("(one core shared)") == 2 and "(cores apart)" not in text
