@@ -66,6 +66,9 @@ private:
 // line, 1.79 at 32 and 1.70 on one (a NumPy array starts where malloc puts it: the bench's
 // w_hh arrays lay 0, 16, 32 or 48 bytes past a line). A 1 MiB copy costs 25-60 us, a
 // dozen steps' worth of the difference. The values are the same, so the results are too.
+// Fewer steps do not repay the copy: there the kernels read rows that are all off a line
+// by the same amount from the line before them (ShiftedA, kernels/step_common.h), which
+// costs nothing up front but cannot serve rows off by different amounts (H = 100).
 template <typename T>
 class StoredRows {
 public:

@@ -136,6 +136,8 @@ FASTRNN_INLINE void dot_group(int64_t K, const T* a, int64_t lda, const T* const
 // operands swapped, and of two NaNs x86 keeps the first: a NaN's sign and payload may
 // move with w, as they may with the compiler, which is free to swap them anyway.
 // Rotating the accumulators back first fixed that on AVX2 and AVX-512, not on SSE2.)
+// It serves weights read once or a few times: the GEMV's w_ih, and w_hh in calls of
+// fewer steps than core::StoredRows needs to repay copying w_hh onto lines.
 template <typename T>
 struct ShiftedA {
     int m = 0;              // 0: dot_group reads the rows as they are
