@@ -11,6 +11,7 @@
 
 namespace fastrnn {
 
+#ifdef FASTRNN_HAVE_OPENMP
 namespace {
 
 // Spins until `line` holds `want`. With fewer cores than threads the partner may not be
@@ -21,6 +22,7 @@ void wait_for(const std::atomic<int>& line, int want) {
 }
 
 }  // namespace
+#endif
 
 double round_trip_ns(int trips, int rounds) {
 #ifdef FASTRNN_HAVE_OPENMP

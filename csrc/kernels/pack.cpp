@@ -14,11 +14,13 @@ namespace {
 template <typename T, int D, size_t... I>
 FASTRNN_INLINE void stage(typename Simd<T>::V* v, std::index_sequence<I...>) {
     using V = typename Simd<T>::V;
+    constexpr int L = Simd<T>::lanes;
+#if !defined(__clang__)
     using Idx = typename Simd<T>::Idx;
     using E = typename Simd<T>::IdxElem;
-    constexpr int L = Simd<T>::lanes;
     constexpr Idx lo{static_cast<E>((I & D) ? L + (I - D) : I)...};
     constexpr Idx hi{static_cast<E>((I & D) ? L + I : I + D)...};
+#endif
     for (int i = 0; i < L; ++i) {
         if (i & D) continue;
         const V a = v[i], b = v[i + D];

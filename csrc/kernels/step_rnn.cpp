@@ -8,7 +8,6 @@ namespace {
 
 template <typename T>
 typename Simd<T>::V relu(typename Simd<T>::V x) {
-    using V = typename Simd<T>::V;
     // x < 0 -> 0; NaN compares false and stays NaN, as in the reference.
     for (int l = 0; l < Simd<T>::lanes; ++l) x[l] = x[l] < T(0) ? T(0) : x[l];
     return x;
