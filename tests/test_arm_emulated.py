@@ -23,22 +23,37 @@ pytest.importorskip("elftools", reason="pyelftools comes with pip install '.[cro
 
 import arm_emulator  # noqa: E402
 
-# (T, B, I, H, h0 given). B <= 2 reads w_hh as stored with the input projection as a GEMV;
-# B = 7, T = 2 reads it as stored in three row tiles (NEON: 3 rows) after a GEMM; B = 3,
-# T = 10 packs w_hh with the projection fused into the steps; T*B = 1120 takes the
-# weight gradients as transposed GEMMs in two chunks. H and I leave vector tails.
-SHAPES = [(3, 1, 5, 9, False), (4, 2, 16, 8, True), (2, 7, 33, 20, True),
-          (10, 3, 7, 17, True), (70, 16, 6, 8, False)]
+# (T, B, I, H, h0 given, weights off): the last is how many elements w_ih and w_hh start
+# past a 64-byte line. With NEON's 3-row tiles these shapes take every step path:
+# - B <= 2 or T <= 8 read w_hh as stored; the input projection is a GEMV at up to 12
+#   passes (T * ceil(B / 3)), a GEMM beyond (T = 6, B = 7: 18 passes; T = 40, B = 1);
+# - weights one element off a 16-byte vector: read from the vector boundary before them
+#   (T = 4), or w_hh copied onto lines first (T = 40 >= 32 steps);
+# - B = 7: row tiles of 3, 2 and 2; B = 3, T = 10: w_hh packed, projection fused in;
+# - T * B = 1120 >= 1024: weight gradients as transposed GEMMs, for the LSTM in two
+#   chunks of steps (64 + 6).
+# H and I leave vector tails.
+SHAPES = [(3, 1, 5, 9, False, 0), (4, 2, 16, 8, True, 1), (6, 7, 33, 20, True, 0),
+          (10, 3, 7, 17, True, 0), (40, 1, 12, 8, True, 1), (70, 16, 6, 32, False, 0)]
 # The 1120-row case in float64 only: in float32 a weight gradient there sums 1120 terms
 # (up to ~100 with relu), and where they cancel the sum's rounding exceeds the 2e-5
 # relative tolerance, in the reference's float32 cast as in any kernel.
 CASES = [(shape, dtype) for shape in SHAPES for dtype in (np.float32, np.float64)
          if dtype == np.float64 or shape[0] * shape[1] < 1024]
+ISAS = ("neon", "generic")
 
 
 @pytest.fixture(scope="module")
 def exe(tmp_path_factory):
     return arm_emulator.build(tmp_path_factory.mktemp("arm"))
+
+
+def _compare(got, want, dtype):
+    for name, value in want.items():
+        for isa in ISAS:
+            assert_close(got[isa][name], value, dtype, f"{isa} {name}")
+        assert_close(got["neon"][name], got["generic"][name].astype(np.float64), dtype,
+                     f"neon vs generic {name}")
 
 
 def _data(rng, dtype, T, B, I, H, G):
@@ -53,7 +68,7 @@ def _data(rng, dtype, T, B, I, H, G):
 @pytest.mark.parametrize("peephole", [False, True])
 @pytest.mark.parametrize("shape,dtype", CASES)
 def test_lstm_on_neon_matches_reference_and_generic(exe, shape, dtype, peephole):
-    T, B, I, H, given = shape
+    T, B, I, H, given, off = shape
     rng = np.random.default_rng(hash((T, B, I, H, peephole)) % 2**32)
     d = _data(rng, dtype, T, B, I, H, 4)
     h0 = d["h0"] if given else None
@@ -70,19 +85,15 @@ def test_lstm_on_neon_matches_reference_and_generic(exe, shape, dtype, peephole)
     if peephole:
         want["dpeephole"] = grads.dpeephole
     got = {isa: arm_emulator.lstm(exe, isa, d["x"], h0, c0, d["w_ih"], d["w_hh"], d["b"], p,
-                                  d["dh_seq"], d["dh_n"], d["dc_n"])
-           for isa in ("neon", "generic")}
-    for name, value in want.items():
-        for isa in ("neon", "generic"):
-            assert_close(got[isa][name], value, dtype, f"{isa} {name}")
-        assert_close(got["neon"][name], got["generic"][name].astype(np.float64), dtype,
-                     f"neon vs generic {name}")
+                                  d["dh_seq"], d["dh_n"], d["dc_n"], weights_off=off)
+           for isa in ISAS}
+    _compare(got, want, dtype)
 
 
 @pytest.mark.parametrize("relu", [False, True])
 @pytest.mark.parametrize("shape,dtype", CASES)
 def test_rnn_on_neon_matches_reference_and_generic(exe, shape, dtype, relu):
-    T, B, I, H, given = shape
+    T, B, I, H, given, off = shape
     rng = np.random.default_rng(hash((T, B, I, H, relu, 1)) % 2**32)
     d = _data(rng, dtype, T, B, I, H, 1)
     h0 = d["h0"] if given else None
@@ -94,10 +105,16 @@ def test_rnn_on_neon_matches_reference_and_generic(exe, shape, dtype, relu):
     want = dict(h_seq=out.h_seq, h_n=out.h_n, dx=grads.dx, dh0=grads.dh0, dw_ih=grads.dw_ih,
                 dw_hh=grads.dw_hh, db=grads.db)
     got = {isa: arm_emulator.rnn(exe, isa, d["x"], h0, d["w_ih"], d["w_hh"], d["b"],
-                                 d["dh_seq"], d["dh_n"], relu=relu)
-           for isa in ("neon", "generic")}
-    for name, value in want.items():
-        for isa in ("neon", "generic"):
-            assert_close(got[isa][name], value, dtype, f"{isa} {name}")
-        assert_close(got["neon"][name], got["generic"][name].astype(np.float64), dtype,
-                     f"neon vs generic {name}")
+                                 d["dh_seq"], d["dh_n"], relu=relu, weights_off=off)
+           for isa in ISAS}
+    _compare(got, want, dtype)
+
+
+def test_a_case_too_large_for_the_harness_is_refused(exe):
+    x = np.zeros((1, 1, 1), np.float64)
+    H = 600  # w_hh alone: 4 * 600 * 600 * 8 bytes, more than fr_io's 16 MiB
+    w = np.zeros((4 * H, H), np.float64)
+    with pytest.raises(ValueError, match="fr_io"):
+        arm_emulator.lstm(exe, "neon", x, None, None, np.zeros((4 * H, 1)), w,
+                          np.zeros(4 * H), None, np.zeros((1, 1, H)), np.zeros((1, H)),
+                          np.zeros((1, H)))

@@ -19,8 +19,9 @@ CORE_SOURCES = sorted(p.name for p in (ROOT / "csrc" / "core").glob("*.cpp")) + 
 
 
 def test_every_source_compiles_for_aarch64_with_neon_kernels(tmp_path):
-    pytest.importorskip("ziglang", reason="the aarch64 compiler comes with pip install '.[cross]'")
-    pytest.importorskip("pybind11", reason="pybind11's headers come with pip install '.[cross]'")
+    missing = cross_build.missing_tools()
+    if missing:
+        pytest.skip(f"no {', '.join(missing)}: the cross build needs pip install '.[cross]'")
     objects = cross_build.cross_build(tmp_path)
 
     # An ARM build carries the neon and generic kernel sets, each compiled from every

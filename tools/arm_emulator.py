@@ -37,7 +37,8 @@ def build(out_dir: Path) -> Path:
     jobs = []
     for isa in ISA_CODE:
         for src in sorted((ROOT / "csrc" / "kernels").glob("*.cpp")):
-            # As CMakeLists.txt compiles each kernel set: its own namespace, no contraction.
+            # As CMakeLists.txt compiles each kernel set: its own namespace, no contraction,
+            # and no ISA flags (FASTRNN_ISA_FLAGS_neon is empty there): change both together.
             jobs.append((src, out_dir / f"{isa}-{src.stem}.o",
                          [f"-DFASTRNN_ISA_NS={isa}", f"-DFASTRNN_ISA_{isa.upper()}",
                           "-ffp-contract=off"]))
@@ -83,7 +84,8 @@ class Machine:
         with open(exe, "rb") as f:
             elf = ELFFile(f)
             symtab = elf.get_section_by_name(".symtab")
-            self.io = next(s["st_value"] for s in symtab.iter_symbols() if s.name == "fr_io")
+            io = next(s for s in symtab.iter_symbols() if s.name == "fr_io")
+            self.io, self.io_bytes = io["st_value"], io["st_size"]
             for seg in elf.iter_segments():
                 if seg["p_type"] != "PT_LOAD":
                     continue
@@ -102,11 +104,14 @@ class Machine:
         self.exit_code = None
 
     def _syscall(self, uc, intno, user_data):
-        from unicorn.arm64_const import UC_ARM64_REG_X0, UC_ARM64_REG_X1, UC_ARM64_REG_X2
-        from unicorn.arm64_const import UC_ARM64_REG_X8
+        from unicorn import arm64_const as r
 
-        nr = uc.reg_read(UC_ARM64_REG_X8)
-        a0, a1, a2 = (uc.reg_read(r) for r in (UC_ARM64_REG_X0, UC_ARM64_REG_X1, UC_ARM64_REG_X2))
+        pc = uc.reg_read(r.UC_ARM64_REG_PC)
+        if intno != 2:  # not an SVC: a trap (brk, udf) in the harness
+            raise RuntimeError(f"arm_emulator: exception {intno} at pc {pc:#x}")
+        nr = uc.reg_read(r.UC_ARM64_REG_X8)
+        a0, a1, a2, a3 = (uc.reg_read(x) for x in (r.UC_ARM64_REG_X0, r.UC_ARM64_REG_X1,
+                                                   r.UC_ARM64_REG_X2, r.UC_ARM64_REG_X3))
         if nr in (93, 94):  # exit, exit_group
             self.exit_code = a0
             uc.emu_stop()
@@ -116,6 +121,9 @@ class Machine:
                 self.brk = a0
             ret = self.brk
         elif nr == 222:  # mmap, anonymous memory only; never unmapped (munmap: a no-op)
+            MAP_FIXED, MAP_ANONYMOUS = 0x10, 0x20
+            if not a3 & MAP_ANONYMOUS or a3 & MAP_FIXED:
+                raise RuntimeError(f"arm_emulator: mmap with flags {a3:#x} is not emulated")
             n = _up(a1)
             if self.mmap_next + n > self.MMAP_BASE + self.MMAP_BYTES:
                 ret = -12  # ENOMEM
@@ -135,8 +143,8 @@ class Machine:
             # madvise, prlimit64: nothing to do for one thread in a flat address space
             ret = 0
         else:
-            raise RuntimeError(f"arm_emulator: system call {nr} is not emulated")
-        uc.reg_write(UC_ARM64_REG_X0, ret & (2**64 - 1))
+            raise RuntimeError(f"arm_emulator: system call {nr} at pc {pc:#x} is not emulated")
+        uc.reg_write(r.UC_ARM64_REG_X0, ret & (2**64 - 1))
 
     def _start_stack(self) -> None:
         from unicorn.arm64_const import UC_ARM64_REG_SP
@@ -150,60 +158,89 @@ class Machine:
         self.uc.mem_write(sp, struct.pack(f"<{len(words)}Q", *words))
         self.uc.reg_write(UC_ARM64_REG_SP, sp)
 
-    def run(self, header: list[int], arrays: list[np.ndarray], out_sizes: list[int],
-            dtype) -> list[np.ndarray]:
-        """Writes the header and input arrays, runs main(), returns the output arrays."""
+    def run(self, header: list[int], inputs: list[tuple[np.ndarray, int]],
+            outputs: list[int], dtype, timeout_s: float = 300) -> list[np.ndarray]:
+        """Runs main() on one case; returns the output arrays.
+
+        inputs: (array, shift) in the harness's take() order, each array placed `shift`
+        elements into its slot; outputs: element counts, in order after the inputs.
+        """
+        itemsize = np.dtype(dtype).itemsize
+        slots = [(arr.size, shift) for arr, shift in inputs] + [(n, 0) for n in outputs]
+        offsets, at = [], PAGE  # as Arrays::take in arm_harness.cpp
+        for n, shift in slots:
+            offsets.append(at + shift * itemsize)
+            at += ((n + shift) * itemsize + 63) // 64 * 64
+        if at > self.io_bytes:
+            raise ValueError(f"arm_emulator: the case needs {at} bytes of fr_io, which holds "
+                             f"{self.io_bytes}")
         self.uc.mem_write(self.io, struct.pack("<16q", *(header + [0] * (16 - len(header)))))
-        at = self.io + PAGE
-        for arr in arrays:
-            data = np.ascontiguousarray(arr, dtype=dtype).tobytes()
-            self.uc.mem_write(at, data)
-            at += (len(data) + 63) // 64 * 64
+        for (arr, _), off in zip(inputs, offsets):
+            self.uc.mem_write(self.io + off, np.ascontiguousarray(arr, dtype=dtype).tobytes())
         self._start_stack()
-        self.uc.emu_start(self.entry, 0)
+        self.uc.emu_start(self.entry, 0, timeout=int(timeout_s * 1e6))
         status = struct.unpack("<q", self.uc.mem_read(self.io + 80, 8))[0]
         if self.exit_code != 0 or status != 1:
-            raise RuntimeError(f"harness: exit {self.exit_code}, status {status}")
-        itemsize = np.dtype(dtype).itemsize
-        outs = []
-        for n in out_sizes:
-            outs.append(np.frombuffer(bytes(self.uc.mem_read(at, n * itemsize)), dtype=dtype))
-            at += (n * itemsize + 63) // 64 * 64
-        return outs
+            raise RuntimeError(f"harness: exit {self.exit_code}, status {status} (1: done, "
+                               "2: a C++ exception, 3: fr_io too small)")
+        return [np.frombuffer(bytes(self.uc.mem_read(self.io + off, n * itemsize)), dtype=dtype)
+                for n, off in zip(outputs, offsets[len(inputs):])]
 
 
-def lstm(exe: Path, isa: str, x, h0, c0, w_ih, w_hh, b, peephole, dh_seq, dh_n, dc_n):
+def _inputs(dtype, named: list[tuple[str, np.ndarray, tuple, int]]):
+    """(array, shift) pairs for Machine.run, each array checked against its shape."""
+    out = []
+    for name, arr, shape, shift in named:
+        if arr.shape != shape or arr.dtype != dtype:
+            raise ValueError(f"{name}: want {shape} {np.dtype(dtype)}, got {arr.shape} {arr.dtype}")
+        out.append((arr, shift))
+    return out
+
+
+def lstm(exe: Path, isa: str, x, h0, c0, w_ih, w_hh, b, peephole, dh_seq, dh_n, dc_n,
+         weights_off: int = 0):
     """LSTM forward (training) and backward on the emulated core, time-major x [T, B, I].
 
-    h0, c0: [B, H] or None; peephole: [3, H] or None. Returns a dict of the results.
+    h0, c0: [B, H] or None; peephole: [3, H] or None. w_ih and w_hh start weights_off
+    elements past a 64-byte line (rows off a vector boundary take other read paths).
+    Returns a dict of the results.
     """
     T, B, I = x.shape
     H = w_hh.shape[1]
-    dtype = x.dtype
-    zeros = np.zeros((B, H), dtype)
+    dt = x.dtype
     given = h0 is not None
-    header = [0, ISA_CODE[isa], dtype.itemsize, T, B, I, H, peephole is not None, 0, given]
-    inputs = [x, h0 if given else zeros, c0 if given else zeros, w_ih, w_hh, b,
-              peephole if peephole is not None else np.zeros((3, H), dtype), dh_seq, dh_n, dc_n]
+    zeros = np.zeros((B, H), dt)
+    header = [0, ISA_CODE[isa], dt.itemsize, T, B, I, H, peephole is not None, 0, given, 0,
+              weights_off]
+    inputs = _inputs(dt, [
+        ("x", x, (T, B, I), 0), ("h0", h0 if given else zeros, (B, H), 0),
+        ("c0", c0 if given else zeros, (B, H), 0), ("w_ih", w_ih, (4 * H, I), weights_off),
+        ("w_hh", w_hh, (4 * H, H), weights_off), ("b", b, (4 * H,), 0),
+        ("peephole", np.zeros((3, H), dt) if peephole is None else peephole, (3, H), 0),
+        ("dh_seq", dh_seq, (T, B, H), 0), ("dh_n", dh_n, (B, H), 0), ("dc_n", dc_n, (B, H), 0)])
     names = ["h_seq", "h_n", "c_n", "gates", "c_seq", "dx", "dh0", "dc0", "dw_ih", "dw_hh",
              "db", "dpeephole"]
     shapes = [(T, B, H), (B, H), (B, H), (T, B, 4 * H), (T, B, H), (T, B, I), (B, H), (B, H),
               (4 * H, I), (4 * H, H), (4 * H,), (3, H)]
-    outs = Machine(exe).run(header, inputs, [int(np.prod(s)) for s in shapes], dtype)
+    outs = Machine(exe).run(header, inputs, [int(np.prod(s)) for s in shapes], dt)
     return {n: o.reshape(s) for n, o, s in zip(names, outs, shapes)}
 
 
-def rnn(exe: Path, isa: str, x, h0, w_ih, w_hh, b, dh_seq, dh_n, relu=False):
+def rnn(exe: Path, isa: str, x, h0, w_ih, w_hh, b, dh_seq, dh_n, relu=False,
+        weights_off: int = 0):
     """Elman forward and backward on the emulated core, time-major x [T, B, I]."""
     T, B, I = x.shape
     H = w_hh.shape[0]
-    dtype = x.dtype
+    dt = x.dtype
     given = h0 is not None
-    header = [1, ISA_CODE[isa], dtype.itemsize, T, B, I, H, 0, int(relu), given]
-    inputs = [x, h0 if given else np.zeros((B, H), dtype), w_ih, w_hh, b, dh_seq, dh_n]
+    header = [1, ISA_CODE[isa], dt.itemsize, T, B, I, H, 0, int(relu), given, 0, weights_off]
+    inputs = _inputs(dt, [
+        ("x", x, (T, B, I), 0), ("h0", h0 if given else np.zeros((B, H), dt), (B, H), 0),
+        ("w_ih", w_ih, (H, I), weights_off), ("w_hh", w_hh, (H, H), weights_off),
+        ("b", b, (H,), 0), ("dh_seq", dh_seq, (T, B, H), 0), ("dh_n", dh_n, (B, H), 0)])
     names = ["h_seq", "h_n", "dx", "dh0", "dw_ih", "dw_hh", "db"]
     shapes = [(T, B, H), (B, H), (T, B, I), (B, H), (H, I), (H, H), (H,)]
-    outs = Machine(exe).run(header, inputs, [int(np.prod(s)) for s in shapes], dtype)
+    outs = Machine(exe).run(header, inputs, [int(np.prod(s)) for s in shapes], dt)
     return {n: o.reshape(s) for n, o, s in zip(names, outs, shapes)}
 
 

@@ -4,9 +4,11 @@
 // system calls that musl's start-up and malloc make.
 //
 // fr_io: 16 int64 of header, then from byte 4096 the arrays in the order of the take()
-// calls below, each starting on a 64-byte boundary (arm_emulator.py lays them out alike).
-// Header: cell (0 LSTM, 1 Elman), isa (0 generic, 3 neon), element bytes (4 or 8), T, B, I,
-// H, peepholes (LSTM), relu (Elman), h0/c0 given; out: [10] = 1 when done, 2 on an error.
+// calls below, each slot starting on a 64-byte boundary (arm_emulator.py lays them out
+// alike). Header: cell (0 LSTM, 1 Elman), isa (0 generic, 3 neon), element bytes (4 or 8),
+// T, B, I, H, peepholes (LSTM), relu (Elman), h0/c0 given, [10] status out (1 done, 2 a C++
+// exception, 3 fr_io too small), [11] elements by which w_ih and w_hh start past their
+// slot's line (rows off a vector boundary take other read paths).
 #include <cstdint>
 #include <exception>
 
@@ -23,14 +25,20 @@ namespace {
 using fastrnn::Dims;
 using fastrnn::SeqView;
 
+// Slots of fr_io, handed out in order; past its end, fit() turns false and the pointers
+// are not to be used.
 template <typename T>
 struct Arrays {
-    unsigned char* p = fr_io + 4096;
-    T* take(int64_t n) {
-        T* out = reinterpret_cast<T*>(p);
-        p += (n * static_cast<int64_t>(sizeof(T)) + 63) / 64 * 64;
+    int64_t at = 4096;
+    bool over = false;
+    T* take(int64_t n, int64_t shift = 0) {
+        const int64_t bytes = ((n + shift) * static_cast<int64_t>(sizeof(T)) + 63) / 64 * 64;
+        over = over || at + bytes > static_cast<int64_t>(sizeof(fr_io));
+        T* out = over ? reinterpret_cast<T*>(fr_io) : reinterpret_cast<T*>(fr_io + at) + shift;
+        at += bytes;
         return out;
     }
+    bool fit() const { return !over; }
 };
 
 // Time-major (t, b, k) views of [T, B, K] arrays.
@@ -39,8 +47,28 @@ SeqView<T> seq(T* p, const Dims& d, int64_t K) {
     return SeqView<T>{p, static_cast<ptrdiff_t>(d.B * K), static_cast<ptrdiff_t>(K), 1};
 }
 
+// The backward arguments both cells share, from the forward's.
+template <typename Back, typename Fwd, typename T>
+void common_backward(Back& g, const Fwd& f, const Dims& d, T* h_seq, const T* dh_seq,
+                     const T* dh_n, T* dx, T* dh0, T* dw_ih, T* dw_hh, T* db) {
+    g.d = d;
+    g.x = f.x;
+    g.h0 = f.h0;
+    g.ld_h0 = d.H;
+    g.h_seq = seq<const T>(h_seq, d, d.H);
+    g.dh_seq = seq(dh_seq, d, d.H);
+    g.dh_n = dh_n;
+    g.ld_dh_n = d.H;
+    g.dx = seq(dx, d, d.I);
+    g.dh0 = dh0;
+    g.dw_ih = dw_ih;
+    g.dw_hh = dw_hh;
+    g.db = db;
+}
+
+// False when the case does not fit in fr_io (nothing computed).
 template <typename T>
-void lstm(const int64_t* h) {
+bool lstm(const int64_t* h) {
     namespace core = fastrnn::core;
     const Dims d{h[3], h[4], h[5], h[6]};
     const int64_t G = 4 * d.H, TB = d.T * d.B, BH = d.B * d.H;
@@ -49,8 +77,8 @@ void lstm(const int64_t* h) {
     const T* x = a.take(TB * d.I);
     const T* h0 = a.take(BH);
     const T* c0 = a.take(BH);
-    const T* w_ih = a.take(G * d.I);
-    const T* w_hh = a.take(G * d.H);
+    const T* w_ih = a.take(G * d.I, h[11]);
+    const T* w_hh = a.take(G * d.H, h[11]);
     const T* b = a.take(G);
     const T* peephole = a.take(3 * d.H);
     const T* dh_seq = a.take(TB * d.H);
@@ -68,6 +96,7 @@ void lstm(const int64_t* h) {
     T* dw_hh = a.take(G * d.H);
     T* db = a.take(G);
     T* dpeephole = a.take(3 * d.H);
+    if (!a.fit()) return false;
 
     const core::LstmWeights<T> w{w_ih, w_hh, b, peep ? peephole : nullptr};
     core::LstmForwardArgs<T> f;
@@ -86,33 +115,22 @@ void lstm(const int64_t* h) {
     core::lstm_forward(f, 1);
 
     core::LstmBackwardArgs<T> g;
-    g.d = d;
-    g.x = f.x;
-    g.h0 = f.h0;
-    g.ld_h0 = d.H;
+    common_backward(g, f, d, h_seq, dh_seq, dh_n, dx, dh0, dw_ih, dw_hh, db);
     g.c0 = f.c0;
     g.ld_c0 = d.H;
     g.w = w;
-    g.h_seq = seq<const T>(h_seq, d, d.H);
     g.gates = gates;
     g.c_seq = c_seq;
-    g.dh_seq = seq(dh_seq, d, d.H);
-    g.dh_n = dh_n;
-    g.ld_dh_n = d.H;
     g.dc_n = dc_n;
     g.ld_dc_n = d.H;
-    g.dx = seq(dx, d, d.I);
-    g.dh0 = dh0;
     g.dc0 = dc0;
-    g.dw_ih = dw_ih;
-    g.dw_hh = dw_hh;
-    g.db = db;
     g.dpeephole = peep ? dpeephole : nullptr;
     core::lstm_backward(g, 1);
+    return true;
 }
 
 template <typename T>
-void rnn(const int64_t* h) {
+bool rnn(const int64_t* h) {
     namespace core = fastrnn::core;
     const Dims d{h[3], h[4], h[5], h[6]};
     const int64_t TB = d.T * d.B, BH = d.B * d.H;
@@ -121,8 +139,8 @@ void rnn(const int64_t* h) {
     Arrays<T> a;
     const T* x = a.take(TB * d.I);
     const T* h0 = a.take(BH);
-    const T* w_ih = a.take(d.H * d.I);
-    const T* w_hh = a.take(d.H * d.H);
+    const T* w_ih = a.take(d.H * d.I, h[11]);
+    const T* w_hh = a.take(d.H * d.H, h[11]);
     const T* b = a.take(d.H);
     const T* dh_seq = a.take(TB * d.H);
     const T* dh_n = a.take(BH);
@@ -133,6 +151,7 @@ void rnn(const int64_t* h) {
     T* dw_ih = a.take(d.H * d.I);
     T* dw_hh = a.take(d.H * d.H);
     T* db = a.take(d.H);
+    if (!a.fit()) return false;
 
     core::RnnForwardArgs<T> f;
     f.d = d;
@@ -148,29 +167,17 @@ void rnn(const int64_t* h) {
     core::rnn_forward(f, 1);
 
     core::RnnBackwardArgs<T> g;
-    g.d = d;
+    common_backward(g, f, d, h_seq, dh_seq, dh_n, dx, dh0, dw_ih, dw_hh, db);
     g.act = act;
-    g.x = f.x;
-    g.h0 = f.h0;
-    g.ld_h0 = d.H;
     g.w_ih = w_ih;
     g.w_hh = w_hh;
-    g.h_seq = seq<const T>(h_seq, d, d.H);
-    g.dh_seq = seq(dh_seq, d, d.H);
-    g.dh_n = dh_n;
-    g.ld_dh_n = d.H;
-    g.dx = seq(dx, d, d.I);
-    g.dh0 = dh0;
-    g.dw_ih = dw_ih;
-    g.dw_hh = dw_hh;
-    g.db = db;
     core::rnn_backward(g, 1);
+    return true;
 }
 
 template <typename T>
-void run(const int64_t* h) {
-    if (h[0] == 0) lstm<T>(h);
-    else rnn<T>(h);
+bool run(const int64_t* h) {
+    return h[0] == 0 ? lstm<T>(h) : rnn<T>(h);
 }
 
 }  // namespace
@@ -179,9 +186,8 @@ int main() {
     int64_t* h = reinterpret_cast<int64_t*>(fr_io);
     try {
         fastrnn::select_isa(h[1] == 3 ? "neon" : "generic");
-        if (h[2] == 4) run<float>(h);
-        else run<double>(h);
-        h[10] = 1;
+        const bool fit = h[2] == 4 ? run<float>(h) : run<double>(h);
+        h[10] = fit ? 1 : 3;
     } catch (const std::exception&) {
         h[10] = 2;
     }

@@ -10,7 +10,13 @@ linking would first build libc++ for the target (a minute), and an object per so
 already proves that the code compiles. Prints the objects of each kernel ISA.
 
 Needs the `cross` extra: pip install ".[cross]" (ziglang, cmake, ninja, pybind11).
-tests/test_cross_build.py runs it, and skips without ziglang.
+tests/test_cross_build.py runs it, and skips without them.
+
+What it does not check, by construction: anything that links (CMake's try_compile
+probes build static libraries, and pybind11's LTO probes are answered "no": a future
+link-dependent check_* in CMakeLists.txt would pass here unexamined); the OpenMP code
+(zig has no OpenMP runtime for the target); the bindings compile against the host
+Python's headers (the same for any 64-bit Linux).
 """
 
 from __future__ import annotations
@@ -36,10 +42,25 @@ exec "{py}" -m ziglang c++ -target {target} -nostdlib++ "$@"
 """
 
 
-def _tool(name: str) -> str:
+def _find(name: str) -> str | None:
     """An executable from this interpreter's environment first, then PATH."""
     here = Path(sys.executable).parent / name
-    found = str(here) if here.exists() else shutil.which(name)
+    return str(here) if here.exists() else shutil.which(name)
+
+
+def missing_tools() -> list[str]:
+    """What the cross build needs and this environment lacks (the `cross` extra has all)."""
+    missing = [name for name in ("cmake", "ninja") if not _find(name)]
+    for module in ("ziglang", "pybind11"):
+        try:
+            __import__(module)
+        except ImportError:
+            missing.append(module)
+    return missing
+
+
+def _tool(name: str) -> str:
+    found = _find(name)
     if not found:
         raise SystemExit(f"cross_build: no `{name}` (pip install '.[cross]')")
     return found
@@ -107,12 +128,21 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--build-dir", type=Path, help="keep the build here (default: a temp dir)")
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        objects = cross_build(args.build_dir or Path(tmp))
+    if missing_tools():
+        raise SystemExit(f"cross_build: missing {', '.join(missing_tools())}"
+                         " (pip install '.[cross]')")
+
+    def report(objects: dict[str, list[Path]]) -> None:
         for isa, objs in objects.items():
             machines = {elf_machine(o) for o in objs}
             arch = "aarch64" if machines == {EM_AARCH64} else f"e_machine {sorted(machines)}"
             print(f"{isa:9s} {len(objs):2d} objects, {arch}: {' '.join(o.stem for o in objs)}")
+
+    if args.build_dir:
+        report(cross_build(args.build_dir))
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        report(cross_build(Path(tmp)))
 
 
 if __name__ == "__main__":
