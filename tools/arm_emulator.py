@@ -3,7 +3,7 @@
 tools/arm_harness.cpp with the core and both aarch64 kernel sets (neon, generic) is
 compiled by clang from the `ziglang` package into a static aarch64 Linux executable
 (musl). unicorn (QEMU's CPU emulator as a library) runs it; this module loads the ELF,
-answers the dozen system calls that musl's start-up and malloc make, and passes each
+answers the few system calls that musl's start-up and malloc make, and passes each
 case in and out through the harness's `fr_io` array. So the NEON path, which this machine
 cannot run natively, is compared with the NumPy reference like every other ISA
 (tests/test_arm_emulated.py). Needs the `cross` extra: pip install ".[cross]".

@@ -32,8 +32,9 @@ ROOT = Path(__file__).resolve().parent.parent
 TARGET = "aarch64-linux-gnu"
 EM_AARCH64 = 183  # ELF e_machine
 
-# The compiler for CMake: clang through zig, for the target. Only CMake's compiler probe
-# links; without libc++ that link needs no libc++ built for the target first.
+# The compiler for CMake: clang through zig, for the target. Only CMake's compiler
+# identification links, and -nostdlib++ spares that link zig's build of libc++ for the
+# target (a minute); compiles keep libc++'s headers.
 WRAPPER = """#!/bin/sh
 for a in "$@"; do
   [ "$a" = "-c" ] && exec "{py}" -m ziglang c++ -target {target} "$@"
