@@ -118,3 +118,22 @@ def test_a_case_too_large_for_the_harness_is_refused(exe):
         arm_emulator.lstm(exe, "neon", x, None, None, np.zeros((4 * H, 1)), w,
                           np.zeros(4 * H), None, np.zeros((1, 1, H)), np.zeros((1, H)),
                           np.zeros((1, H)))
+
+
+@pytest.mark.parametrize("bad", ["h0 shape", "w_hh dtype", "weights_off"])
+def test_wrong_inputs_are_refused_before_running(exe, bad):
+    T, B, I, H = 2, 1, 3, 4
+    f = np.float32
+    args = dict(x=np.zeros((T, B, I), f), h0=np.zeros((B, H), f), c0=np.zeros((B, H), f),
+                w_ih=np.zeros((4 * H, I), f), w_hh=np.zeros((4 * H, H), f),
+                b=np.zeros(4 * H, f), peephole=None, dh_seq=np.zeros((T, B, H), f),
+                dh_n=np.zeros((B, H), f), dc_n=np.zeros((B, H), f))
+    off = 0
+    if bad == "h0 shape":
+        args["h0"] = np.zeros((B, H + 1), f)
+    elif bad == "w_hh dtype":
+        args["w_hh"] = args["w_hh"].astype(np.float64)
+    else:
+        off = -1
+    with pytest.raises(ValueError, match=bad.split()[0]):
+        arm_emulator.lstm(exe, "neon", weights_off=off, **args)
