@@ -188,12 +188,11 @@ class Machine:
 
 
 def _inputs(dtype, named: list[tuple[str, np.ndarray, tuple, int]]):
-    """(array, shift) pairs for Machine.run, each array checked against its shape."""
-    shift = named[3][3]  # w_ih's, the same as w_hh's
-    if not isinstance(shift, int) or not 0 <= shift < 16:
-        raise ValueError(f"weights_off: want an int in [0, 16), got {shift!r}")
+    """(array, shift) pairs for Machine.run, each array and shift checked."""
     out = []
     for name, arr, shape, shift in named:
+        if not isinstance(shift, int) or not 0 <= shift < 16:
+            raise ValueError(f"weights_off: want an int in [0, 16), got {shift!r}")
         if arr.shape != shape or arr.dtype != dtype:
             raise ValueError(f"{name}: want {shape} {np.dtype(dtype)}, got {arr.shape} {arr.dtype}")
         out.append((arr, shift))
