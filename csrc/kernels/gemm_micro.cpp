@@ -33,7 +33,10 @@ void gemm_tile(int64_t k, const T* a, const T* b, T* c, int64_t ldc, T beta, int
 namespace {
 
 // R rows (R <= mr) of the float tile. With R <= 2 there are too few accumulators to hide
-// the FMA latency, so even and odd k go to separate sums, added at the end.
+// the FMA latency, so even and odd k go to separate sums, added at the end. The loops over
+// rows are unrolled in the source (FASTRNN_UNROLL): GCC 12 otherwise keeps acc in memory
+// outside the k loop, so every tile zeroed 1.5 KiB of stack (rep stos) and stored and
+// reloaded all 24 accumulators for its epilogue.
 template <int R>
 void tile_rows(int64_t k, const float* a, const float* b, float* c, int64_t ldc, float beta,
                int n) {
@@ -44,8 +47,10 @@ void tile_rows(int64_t k, const float* a, const float* b, float* c, int64_t ldc,
     VecF acc[S][R][2] = {};
     int64_t p = 0;
     for (; p + S <= k; p += S) {
+        FASTRNN_UNROLL
         for (int s = 0; s < S; ++s) {
             const VecF b0 = load(b + (p + s) * NR), b1 = load(b + (p + s) * NR + kLanes);
+            FASTRNN_UNROLL
             for (int i = 0; i < R; ++i) {
                 const VecF ai = splat(a[(p + s) * MR + i]);
                 acc[s][i][0] = fma(ai, b0, acc[s][i][0]);
@@ -55,6 +60,7 @@ void tile_rows(int64_t k, const float* a, const float* b, float* c, int64_t ldc,
     }
     for (; p < k; ++p) {
         const VecF b0 = load(b + p * NR), b1 = load(b + p * NR + kLanes);
+        FASTRNN_UNROLL
         for (int i = 0; i < R; ++i) {
             const VecF ai = splat(a[p * MR + i]);
             acc[0][i][0] = fma(ai, b0, acc[0][i][0]);
@@ -62,6 +68,7 @@ void tile_rows(int64_t k, const float* a, const float* b, float* c, int64_t ldc,
         }
     }
     const int n0 = n < kLanes ? n : kLanes, n1 = n - n0;
+    FASTRNN_UNROLL
     for (int i = 0; i < R; ++i) {
         VecF v0 = acc[0][i][0], v1 = acc[0][i][1];
         if (S == 2) {
