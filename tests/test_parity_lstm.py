@@ -160,6 +160,10 @@ THREADED_SHAPES = [
     (16, 20, 24, 96),
     (64, 17, 24, 40),
     (64, 17, 8, 256),  # two chunks of the backward's gradient GEMMs
+    # I = H: on 2 threads the weight-gradient GEMMs run side by side (core gemm_pair),
+    # with few rows (dG^T as the A side) and with many (transposed, 1088 rows).
+    (4, 20, 64, 64),
+    (64, 17, 48, 48),
 ]
 
 

@@ -73,8 +73,10 @@ def test_rnn_reads_any_view_of_x(rng, isa, T):
 
 
 @pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+# I = H in the last two: on 2 threads the weight-gradient GEMMs run side by side (core
+# gemm_pair), with few rows and with many (transposed).
 @pytest.mark.parametrize("shape", [(1, 40, 40, 512), (5, 30, 40, 256), (16, 30, 40, 160),
-                                   (128, 17, 8, 512)],
+                                   (128, 17, 8, 512), (16, 30, 160, 160), (128, 17, 64, 64)],
                          ids=lambda s: "B{}T{}I{}H{}".format(*s))
 def test_rnn_bitwise_identical_across_threads(rng, isa, nonlinearity, shape):
     """Sizes large enough for 2-3 threads (small calls stay on one)."""

@@ -21,6 +21,9 @@ constexpr int64_t kKc = 256;   // K block: one packed B panel (KC x nr) stays ne
 constexpr int64_t kMc = 128;   // rows of A packed per block (rounded up to mr), in L2
 constexpr int64_t kNc = 2048;  // columns of B packed per block (rounded up to nr)
 constexpr int kMaxDirectMr = 16;  // bound of the direct tile's rows (kernels: 3 or 6)
+// gemm_pair runs two products side by side only when the smaller holds at least this share
+// of the larger's multiply-adds: otherwise one thread would idle through much of the pair.
+constexpr double kPairBalance = 0.75;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -162,59 +165,70 @@ Grid split_c(int64_t m_tiles, int mr, int64_t panels, int nr, bool direct, int t
     return best;
 }
 
-}  // namespace
-
+// One gemm() call planned for `threads` threads: the split of C, the blocking, and the
+// packing buffers, allocated here, on the calling thread, before any parallel region.
 template <typename T>
-void gemm(int64_t M, int64_t N, int64_t K, ConstMat<T> A, ConstMat<T> B, T beta, T* C,
-          ptrdiff_t ldc, int threads) {
-    if (M <= 0 || N <= 0) return;
-    if (K <= 0) return scale(M, N, beta, C, ldc);
-    const KernelTable<T>& kt = kernel_table<T>();
-    // A with unit stride along k is read in place (row pointers) instead of packed.
-    const bool direct = A.cols.inner >= K && A.cols.stride == 1;
-    // B stored transposed (w_ih^T): unit stride along k, one stride along n.
-    const bool b_transposed = B.rows.inner >= K && B.rows.stride == 1 && B.cols.inner >= N;
-    const int mr = direct ? kt.gemm_direct_mr : kt.gemm_mr;
-    const int nr = direct ? kt.gemm_direct_nr : kt.gemm_nr;
-    const int64_t mc = ceil_div(kMc, mr) * mr;
-    const int64_t nc_panels = ceil_div(kNc, nr);
-    const int64_t kc_max = K < kKc ? K : kKc;
-    const int64_t m_tiles = ceil_div(M, mr), panels = ceil_div(N, nr);
+class GemmPlan {
+public:
+    GemmPlan(const GemmArgs<T>& g, int threads) : g_(g), kt_(kernel_table<T>()) {
+        // A with unit stride along k is read in place (row pointers) instead of packed.
+        direct_ = g.A.cols.inner >= g.K && g.A.cols.stride == 1;
+        // B stored transposed (w_ih^T): unit stride along k, one stride along n.
+        b_transposed_ = g.B.rows.inner >= g.K && g.B.rows.stride == 1 && g.B.cols.inner >= g.N;
+        mr_ = direct_ ? kt_.gemm_direct_mr : kt_.gemm_mr;
+        nr_ = direct_ ? kt_.gemm_direct_nr : kt_.gemm_nr;
+        mc_ = ceil_div(kMc, mr_) * mr_;
+        nc_panels_ = ceil_div(kNc, nr_);
+        kc_max_ = g.K < kKc ? g.K : kKc;
+        m_tiles_ = ceil_div(g.M, mr_);
+        panels_ = ceil_div(g.N, nr_);
 
-    if (threads < 1) threads = 1;  // 0 would leave no split of C to settle on below
-    // Below ~1 MFLOP per thread (~10 us), waking a second thread costs more than it
-    // saves. A floor of 2 MFLOP kept the 2.1 MFLOP GEMMs of Elman training at B=16, T=1,
-    // H=256 on one thread: lowering it took that call from 93-104 to 74-85 us on 2
-    // threads (three A/Bs, every round faster), the shapes around it unchanged.
-    int team = threads_for(m_tiles * panels, 1, threads);
-    team = std::min(team, threads_for(2 * M * N * K, int64_t(1) << 20, threads));
-    Grid grid = split_c(m_tiles, mr, panels, nr, direct, team);
-    while (grid.p_m * grid.p_n != team) grid = split_c(m_tiles, mr, panels, nr, direct, --team);
+        if (threads < 1) threads = 1;  // 0 would leave no split of C to settle on below
+        // Below ~1 MFLOP per thread (~10 us), waking a second thread costs more than it
+        // saves. A floor of 2 MFLOP kept the 2.1 MFLOP GEMMs of Elman training at B=16,
+        // T=1, H=256 on one thread: lowering it took that call from 93-104 to 74-85 us on
+        // 2 threads (three A/Bs, every round faster), the shapes around it unchanged.
+        int team = threads_for(m_tiles_ * panels_, 1, threads);
+        team = std::min(team, threads_for(2 * g.M * g.N * g.K, int64_t(1) << 20, threads));
+        grid_ = split_c(m_tiles_, mr_, panels_, nr_, direct_, team);
+        while (grid_.p_m * grid_.p_n != team)
+            grid_ = split_c(m_tiles_, mr_, panels_, nr_, direct_, --team);
+        team_ = team;
 
-    const int64_t part_panels = std::min(ceil_div(panels, grid.p_n), nc_panels);
-    // Each thread's slices start on a cache line of their own.
-    constexpr int64_t kLine = 64 / sizeof(T);
-    const auto whole_lines = [](int64_t n) { return ceil_div(n, kLine) * kLine; };
-    const int64_t b_size = whole_lines(checked_mul(kc_max, part_panels * nr));
-    const int64_t a_size = direct ? 0 : whole_lines(checked_mul(mc, kc_max));
-    Buffer<T> b_pack(checked_mul(b_size, team));
-    Buffer<T> a_pack(checked_mul(a_size, team));
+        const int64_t part_panels = std::min(ceil_div(panels_, grid_.p_n), nc_panels_);
+        // Each thread's slices start on a cache line of their own.
+        constexpr int64_t kLine = 64 / sizeof(T);
+        const auto whole_lines = [](int64_t n) { return ceil_div(n, kLine) * kLine; };
+        b_size_ = whole_lines(checked_mul(kc_max_, part_panels * nr_));
+        a_size_ = direct_ ? 0 : whole_lines(checked_mul(mc_, kc_max_));
+        b_pack_.reset(checked_mul(b_size_, team));
+        a_pack_.reset(checked_mul(a_size_, team));
+    }
 
-    // Thread `part` computes C[r0 .. r1, panels jp_begin .. jp_end) with no other thread:
-    // no barrier between packing and the tiles, none between K blocks.
-    parallel_for(team, team, [&](int64_t part) {
-        const int64_t gm = part / grid.p_n, gn = part % grid.p_n;
-        const int64_t r0 = std::min(M, m_tiles * gm / grid.p_m * mr);
-        const int64_t r1 = std::min(M, m_tiles * (gm + 1) / grid.p_m * mr);
-        const int64_t jp_begin = panels * gn / grid.p_n, jp_end = panels * (gn + 1) / grid.p_n;
-        T* bp = b_pack.data() + part * b_size;
-        T* ap = direct ? nullptr : a_pack.data() + part * a_size;
-        for (int64_t jb = jp_begin; jb < jp_end; jb += nc_panels) {
-            const int64_t je = std::min(jp_end, jb + nc_panels);
-            for (int64_t pc = 0; pc < K; pc += kc_max) {
-                const int64_t kc = K - pc < kc_max ? K - pc : kc_max;
-                const T beta_k = pc == 0 ? beta : T(1);  // later K blocks accumulate
-                if (b_transposed) {
+    int team() const { return team_; }
+
+    // Part `part` (< team()) computes C[r0 .. r1, panels jp_begin .. jp_end) with no other
+    // part: no barrier between packing and the tiles, none between K blocks.
+    void run(int64_t part) {
+        const GemmArgs<T>& g = g_;
+        const KernelTable<T>& kt = kt_;
+        const ConstMat<T>& A = g.A;
+        const ConstMat<T>& B = g.B;
+        const int64_t M = g.M, N = g.N, K = g.K;
+        const int mr = mr_, nr = nr_;
+        const int64_t gm = part / grid_.p_n, gn = part % grid_.p_n;
+        const int64_t r0 = std::min(M, m_tiles_ * gm / grid_.p_m * mr);
+        const int64_t r1 = std::min(M, m_tiles_ * (gm + 1) / grid_.p_m * mr);
+        const int64_t jp_begin = panels_ * gn / grid_.p_n;
+        const int64_t jp_end = panels_ * (gn + 1) / grid_.p_n;
+        T* bp = b_pack_.data() + part * b_size_;
+        T* ap = direct_ ? nullptr : a_pack_.data() + part * a_size_;
+        for (int64_t jb = jp_begin; jb < jp_end; jb += nc_panels_) {
+            const int64_t je = std::min(jp_end, jb + nc_panels_);
+            for (int64_t pc = 0; pc < K; pc += kc_max_) {
+                const int64_t kc = K - pc < kc_max_ ? K - pc : kc_max_;
+                const T beta_k = pc == 0 ? g.beta : T(1);  // later K blocks accumulate
+                if (b_transposed_) {
                     for (int64_t jp = jb; jp < je; ++jp) {
                         const int64_t c0 = jp * nr;
                         const int cols = static_cast<int>(N - c0 < nr ? N - c0 : nr);
@@ -224,34 +238,80 @@ void gemm(int64_t M, int64_t N, int64_t K, ConstMat<T> A, ConstMat<T> B, T beta,
                 } else {
                     pack_b_panels(B, pc, kc, N, jb, je, nr, bp);
                 }
-                for (int64_t ic = r0; ic < r1; ic += mc) {
-                    const int64_t m = r1 - ic < mc ? r1 - ic : mc;
-                    if (!direct) pack_a(A, ic, m, pc, kc, mr, ap);
+                for (int64_t ic = r0; ic < r1; ic += mc_) {
+                    const int64_t m = r1 - ic < mc_ ? r1 - ic : mc_;
+                    if (!direct_) pack_a(A, ic, m, pc, kc, mr, ap);
                     for (int64_t jp = jb; jp < je; ++jp) {
                         const int n = static_cast<int>(N - jp * nr < nr ? N - jp * nr : nr);
                         const T* b = bp + (jp - jb) * kc * nr;
                         for (int64_t ir = 0; ir < m; ir += mr) {
                             const int mm = static_cast<int>(m - ir < mr ? m - ir : mr);
-                            T* c = C + (ic + ir) * ldc + jp * nr;
-                            if (direct) {
+                            T* c = g.C + (ic + ir) * g.ldc + jp * nr;
+                            if (direct_) {
                                 const T* rows[kMaxDirectMr];
                                 for (int i = 0; i < mm; ++i)
                                     rows[i] = A.p + A.rows.at(ic + ir + i) + pc;
-                                kt.gemm_tile_direct(kc, rows, b, c, ldc, beta_k, mm, n);
+                                kt.gemm_tile_direct(kc, rows, b, c, g.ldc, beta_k, mm, n);
                             } else {
-                                kt.gemm_tile(kc, ap + ir * kc, b, c, ldc, beta_k, mm, n);
+                                kt.gemm_tile(kc, ap + ir * kc, b, c, g.ldc, beta_k, mm, n);
                             }
                         }
                     }
                 }
             }
         }
-    });
+    }
+
+private:
+    GemmArgs<T> g_;
+    const KernelTable<T>& kt_;
+    bool direct_ = false, b_transposed_ = false;
+    int mr_ = 0, nr_ = 0;
+    int64_t mc_ = 0, nc_panels_ = 0, kc_max_ = 0, m_tiles_ = 0, panels_ = 0;
+    Grid grid_;
+    int team_ = 1;
+    int64_t b_size_ = 0, a_size_ = 0;
+    Buffer<T> b_pack_, a_pack_;
+};
+
+// Multiply-adds of a call, the cost gemm_pair balances.
+template <typename T>
+double madds(const GemmArgs<T>& g) {
+    return static_cast<double>(g.M) * static_cast<double>(g.N) * static_cast<double>(g.K);
+}
+
+}  // namespace
+
+template <typename T>
+void gemm(int64_t M, int64_t N, int64_t K, ConstMat<T> A, ConstMat<T> B, T beta, T* C,
+          ptrdiff_t ldc, int threads) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) return scale(M, N, beta, C, ldc);
+    GemmPlan<T> plan(GemmArgs<T>{M, N, K, A, B, beta, C, ldc}, threads);
+    parallel_for(plan.team(), plan.team(), [&](int64_t part) { plan.run(part); });
+}
+
+template <typename T>
+void gemm_pair(const GemmArgs<T>& g0, const GemmArgs<T>& g1, int threads) {
+    const double m0 = madds(g0), m1 = madds(g1);
+    // The floor of gemm()'s split: ~1 MFLOP (2^19 multiply-adds) per thread.
+    const bool side_by_side = threads == 2 && m0 > 0 && m1 > 0 &&
+                              std::min(m0, m1) >= kPairBalance * std::max(m0, m1) &&
+                              m0 + m1 >= double(1 << 20);
+    if (!side_by_side) {
+        gemm(g0.M, g0.N, g0.K, g0.A, g0.B, g0.beta, g0.C, g0.ldc, threads);
+        gemm(g1.M, g1.N, g1.K, g1.A, g1.B, g1.beta, g1.C, g1.ldc, threads);
+        return;
+    }
+    GemmPlan<T> p0(g0, 1), p1(g1, 1);
+    parallel_for(2, 2, [&](int64_t i) { (i == 0 ? p0 : p1).run(0); });
 }
 
 template void gemm<float>(int64_t, int64_t, int64_t, ConstMat<float>, ConstMat<float>, float,
                           float*, ptrdiff_t, int);
 template void gemm<double>(int64_t, int64_t, int64_t, ConstMat<double>, ConstMat<double>, double,
                            double*, ptrdiff_t, int);
+template void gemm_pair<float>(const GemmArgs<float>&, const GemmArgs<float>&, int);
+template void gemm_pair<double>(const GemmArgs<double>&, const GemmArgs<double>&, int);
 
 }  // namespace fastrnn

@@ -172,9 +172,9 @@ void SequenceGrads<T>::add(int64_t t0, int64_t nt, const T* dg) {
     if (!transposed_) {
         // Few rows: dG^T is the A side and the results come out in place.
         ConstMat<T> dgT{dg, Axis::plain(1), Axis::plain(GH)};
-        gemm<T>(GH, d.I, rows, dgT, xm, beta, dw_ih_, d.I, threads_);
         ConstMat<T> dgT1{dg1, Axis::plain(1), Axis::plain(GH)};
-        gemm<T>(GH, d.H, k1, dgT1, hm, beta, dw_hh_, d.H, threads_);
+        gemm_pair<T>({GH, d.I, rows, dgT, xm, beta, dw_ih_, d.I},
+                     {GH, d.H, k1, dgT1, hm, beta, dw_hh_, d.H}, threads_);
         if (with_h0) {
             ConstMat<T> h0m{h0_, Axis::plain(ld_h0_), Axis::plain(1)};
             gemm<T>(GH, d.H, d.B, dgT, h0m, T(1), dw_hh_, d.H, threads_);
@@ -184,11 +184,12 @@ void SequenceGrads<T>::add(int64_t t0, int64_t nt, const T* dg) {
         // side, packed by contiguous row copies (4% faster at B=256 T=50 H=64); finish()
         // transposes the small results. With few rows the transposes would cost more than
         // the GEMMs (B=1 T=1: 1.1 ms against 0.14).
-        gemm<T>(d.I, GH, rows, ConstMat<T>{xm.p, xm.cols, xm.rows}, dgm, beta, wt_ih_.data(),
-                GH, threads_);
         ConstMat<T> dgm1{dg1, Axis::plain(GH), Axis::plain(1)};
-        gemm<T>(d.H, GH, k1, ConstMat<T>{hm.p, hm.cols, hm.rows}, dgm1, beta, wt_hh_.data(),
-                GH, threads_);
+        gemm_pair<T>({d.I, GH, rows, ConstMat<T>{xm.p, xm.cols, xm.rows}, dgm, beta,
+                      wt_ih_.data(), GH},
+                     {d.H, GH, k1, ConstMat<T>{hm.p, hm.cols, hm.rows}, dgm1, beta,
+                      wt_hh_.data(), GH},
+                     threads_);
         if (with_h0) {
             ConstMat<T> h0t{h0_, Axis::plain(1), Axis::plain(ld_h0_)};
             gemm<T>(d.H, GH, d.B, h0t, dgm, T(1), wt_hh_.data(), GH, threads_);
