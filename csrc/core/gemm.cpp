@@ -130,7 +130,8 @@ void pack_b_panels(const ConstMat<T>& B, int64_t k0, int64_t kc, int64_t n,
 template <typename T>
 void scale(int64_t M, int64_t N, T beta, T* C, ptrdiff_t ldc) {
     for (int64_t i = 0; i < M; ++i)
-        for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
+        for (int64_t j = 0; j < N; ++j)
+            C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
 }
 
 // How the threads split C: p_n groups of B panels times p_m groups of A row tiles, one
@@ -293,9 +294,10 @@ void gemm(int64_t M, int64_t N, int64_t K, ConstMat<T> A, ConstMat<T> B, T beta,
 
 template <typename T>
 void gemm_pair(const GemmArgs<T>& g0, const GemmArgs<T>& g1, int threads) {
+    const auto empty = [](const GemmArgs<T>& g) { return g.M <= 0 || g.N <= 0 || g.K <= 0; };
     const double m0 = madds(g0), m1 = madds(g1);
     // The floor of gemm()'s split: ~1 MFLOP (2^19 multiply-adds) per thread.
-    const bool side_by_side = threads == 2 && m0 > 0 && m1 > 0 &&
+    const bool side_by_side = threads == 2 && !empty(g0) && !empty(g1) &&
                               std::min(m0, m1) >= kPairBalance * std::max(m0, m1) &&
                               m0 + m1 >= double(1 << 20);
     if (!side_by_side) {

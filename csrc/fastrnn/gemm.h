@@ -52,14 +52,14 @@ struct GemmArgs {
     ptrdiff_t ldc;
 };
 
-// Two independent gemm() calls (no C overlaps an operand of the other). On two threads,
-// when they cost about the same, each runs whole on one thread, side by side; otherwise
-// one after the other, each split over the threads. Split, a weight-gradient product
-// (M and N are I, H or G*H; K runs over thousands of (t, b) rows) makes each thread pack
-// all of one operand, which the other packs too: Elman B=256 H=64 backward took 1.56x
-// less time on 2 threads than on 1 for these products, against 1.92x for dx. Side by
-// side, each thread packs what one thread alone would. Either way every C tile is
-// computed as gemm() computes it, so the results are the same bits.
+// Two independent gemm() calls (neither C overlaps the other C or an operand of the other
+// call). On two threads, when they cost about the same, each runs whole on one thread,
+// side by side; otherwise one after the other, each split over the threads. Split, a
+// weight-gradient product (M and N are I, H or G*H; K runs over a chunk's (t, b) rows)
+// makes each thread pack all of one operand, which the other packs too: Elman B=256 H=64
+// backward took 1.56x less time on 2 threads than on 1 for these products, against 1.92x
+// for dx. Side by side, each thread packs what one thread alone would. Either way every
+// C tile is computed as gemm() computes it, so the results are the same bits.
 template <typename T>
 void gemm_pair(const GemmArgs<T>& g0, const GemmArgs<T>& g1, int threads);
 

@@ -34,9 +34,8 @@ namespace {
 
 // R rows (R <= mr) of the float tile. With R <= 2 there are too few accumulators to hide
 // the FMA latency, so even and odd k go to separate sums, added at the end. The loops over
-// rows are unrolled in the source (FASTRNN_UNROLL): GCC 12 otherwise keeps acc in memory
-// outside the k loop, so every tile zeroed 1.5 KiB of stack (rep stos) and stored and
-// reloaded all 24 accumulators for its epilogue.
+// rows are unrolled (FASTRNN_UNROLL): without that, every AVX-512 tile zeroed 1.5 KiB of
+// stack (rep stos) and stored and reloaded its 24 accumulators for the epilogue.
 template <int R>
 void tile_rows(int64_t k, const float* a, const float* b, float* c, int64_t ldc, float beta,
                int n) {
