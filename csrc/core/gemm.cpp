@@ -281,15 +281,21 @@ double madds(const GemmArgs<T>& g) {
     return static_cast<double>(g.M) * static_cast<double>(g.N) * static_cast<double>(g.K);
 }
 
+// gemm() with its arguments as one value.
+template <typename T>
+void run_gemm(const GemmArgs<T>& g, int threads) {
+    if (g.M <= 0 || g.N <= 0) return;
+    if (g.K <= 0) return scale(g.M, g.N, g.beta, g.C, g.ldc);
+    GemmPlan<T> plan(g, threads);
+    parallel_for(plan.team(), plan.team(), [&](int64_t part) { plan.run(part); });
+}
+
 }  // namespace
 
 template <typename T>
 void gemm(int64_t M, int64_t N, int64_t K, ConstMat<T> A, ConstMat<T> B, T beta, T* C,
           ptrdiff_t ldc, int threads) {
-    if (M <= 0 || N <= 0) return;
-    if (K <= 0) return scale(M, N, beta, C, ldc);
-    GemmPlan<T> plan(GemmArgs<T>{M, N, K, A, B, beta, C, ldc}, threads);
-    parallel_for(plan.team(), plan.team(), [&](int64_t part) { plan.run(part); });
+    run_gemm(GemmArgs<T>{M, N, K, A, B, beta, C, ldc}, threads);
 }
 
 template <typename T>
@@ -301,8 +307,8 @@ void gemm_pair(const GemmArgs<T>& g0, const GemmArgs<T>& g1, int threads) {
                               std::min(m0, m1) >= kPairBalance * std::max(m0, m1) &&
                               m0 + m1 >= double(1 << 20);
     if (!side_by_side) {
-        gemm(g0.M, g0.N, g0.K, g0.A, g0.B, g0.beta, g0.C, g0.ldc, threads);
-        gemm(g1.M, g1.N, g1.K, g1.A, g1.B, g1.beta, g1.C, g1.ldc, threads);
+        run_gemm(g0, threads);
+        run_gemm(g1, threads);
         return;
     }
     GemmPlan<T> p0(g0, 1), p1(g1, 1);
