@@ -89,3 +89,33 @@ def test_matmul_same_bits_for_any_split_of_c(rng, isa, M, N, K):
                 assert all(np.array_equal(out[0], o) for o in out[1:])
     finally:
         fastrnn.set_num_threads(0)
+
+
+@pytest.mark.parametrize("M", [1, 40, 256, 257])
+@pytest.mark.parametrize("N", [48, 64])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_matmul_same_bits_for_b_in_place_or_packed(rng, isa, M, N, dtype):
+    """With A packed (strided along k, as x^T in the weight gradients), a row-major B is
+    read where it lies when its rows lie at most 2 KiB apart, C has at most 256 rows and N
+    is whole panels; otherwise it is packed. Three K blocks and several panels of every
+    kernel's width (8-32 columns): each way must give NumPy's product, in the same bits."""
+    import fastrnn
+
+    K = 600
+    a = np.asfortranarray(rng.standard_normal((M, K)).astype(dtype))
+    b = rng.standard_normal((K, N)).astype(dtype)
+    views = [b]
+    for row_bytes in (2048, 2048 + 64):  # the farthest rows read in place, and packed
+        wide = np.zeros((K, row_bytes // b.itemsize), dtype)
+        wide[:, :N] = b
+        views.append(wide[:, :N])
+    expected = a.astype(np.float64) @ b.astype(np.float64)
+    rtol, atol = TOLERANCE[dtype]
+    try:
+        for threads in (1, 2):
+            fastrnn.set_num_threads(threads)
+            out = [_core.matmul(a, v) for v in views]
+            np.testing.assert_allclose(out[0], expected, rtol=rtol, atol=atol * np.sqrt(K) * 4)
+            assert all(np.array_equal(out[0], o) for o in out[1:])
+    finally:
+        fastrnn.set_num_threads(0)

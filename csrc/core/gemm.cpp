@@ -20,7 +20,16 @@ namespace {
 constexpr int64_t kKc = 256;   // K block: one packed B panel (KC x nr) stays near L1
 constexpr int64_t kMc = 128;   // rows of A packed per block (rounded up to mr), in L2
 constexpr int64_t kNc = 2048;  // columns of B packed per block (rounded up to nr)
-constexpr int kMaxDirectMr = 16;  // bound of the direct tile's rows (kernels: 3 or 6)
+constexpr int kMaxDirectMr = 16;
+// A row-major B is read where it lies, not packed, when its rows lie at most
+// kInPlaceMaxRowBytes apart and C has at most kInPlaceMaxM rows. Packing writes and rereads
+// all of B, which repays itself only when many row tiles of A reuse each panel; rows far
+// apart put a K block's lines of one panel into few cache sets. A/B of the backward on 1
+// thread, in place against packed: LSTM B=256 T=50 H=64 (the weight gradients' dG rows 1
+// KiB apart, M = 64) -4.5%, Elman B=64 T=100 H=256 (1 KiB, M = 256) -1.6%; but LSTM
+// B=64 H=256 (4 KiB) +1-4%, LSTM H=512 (8 KiB) +7%, Elman H=512 (2 KiB, M = 512) +2%.
+constexpr ptrdiff_t kInPlaceMaxRowBytes = 2048;
+constexpr int64_t kInPlaceMaxM = 256;  // bound of the direct tile's rows (kernels: 3 or 6)
 // gemm_pair runs two products side by side only when the smaller holds at least this share
 // of the larger's multiply-adds: otherwise one thread would idle through much of the pair.
 constexpr double kPairBalance = 0.75;
@@ -140,7 +149,7 @@ void scale(int64_t M, int64_t N, T beta, T* C, ptrdiff_t ldc) {
 // Writing lines that the other core holds (shared, after both threads read the same
 // packed B) ran at 6-8 GB/s against 40 for lines only this core held: packing dG took a
 // sixth of a 2-thread LSTM backward. With p_m > 1 a panel group is packed p_m times, with
-// p_n > 1 an A row group p_n times (unless A is read in place).
+// p_n > 1 an A row group p_n times (unless read in place, A or B).
 struct Grid {
     int64_t p_m = 1, p_n = 1;
 };
@@ -148,7 +157,8 @@ struct Grid {
 // The split of `team` threads with the least work on its busiest thread: multiply-adds of
 // its share of C per k, plus its packing at ten multiply-adds an element (packing ran at
 // 7-40 GB/s, against ~50 G multiply-adds/s on one core).
-Grid split_c(int64_t m_tiles, int mr, int64_t panels, int nr, bool direct, int team) {
+Grid split_c(int64_t m_tiles, int mr, int64_t panels, int nr, bool pack_a, bool pack_b,
+             int team) {
     Grid best;
     double best_cost = -1;
     for (int64_t p_n = 1; p_n <= team; ++p_n) {
@@ -157,7 +167,7 @@ Grid split_c(int64_t m_tiles, int mr, int64_t panels, int nr, bool direct, int t
         if (p_m > m_tiles) continue;
         const double rows = static_cast<double>(ceil_div(m_tiles, p_m) * mr);
         const double cols = static_cast<double>(ceil_div(panels, p_n) * nr);
-        const double cost = rows * cols + 10 * (cols + (direct ? 0 : rows));
+        const double cost = rows * cols + 10 * ((pack_b ? cols : 0) + (pack_a ? rows : 0));
         if (best_cost < 0 || cost < best_cost) {
             best = Grid{p_m, p_n};
             best_cost = cost;
@@ -178,6 +188,12 @@ public:
         b_transposed_ = g.B.rows.inner >= g.K && g.B.rows.stride == 1 && g.B.cols.inner >= g.N;
         mr_ = direct_ ? kt_.gemm_direct_mr : kt_.gemm_mr;
         nr_ = direct_ ? kt_.gemm_direct_nr : kt_.gemm_nr;
+        // B in place: a tile reads nr columns of each row, so N must be whole panels.
+        const ptrdiff_t row_bytes = g.B.rows.stride * static_cast<ptrdiff_t>(sizeof(T));
+        b_in_place_ = !direct_ && !b_transposed_ && g.B.cols.inner >= g.N &&
+                      g.B.cols.stride == 1 && g.B.rows.inner >= g.K && g.N % nr_ == 0 &&
+                      row_bytes > 0 && row_bytes <= kInPlaceMaxRowBytes &&
+                      g.M <= kInPlaceMaxM;
         mc_ = ceil_div(kMc, mr_) * mr_;
         nc_panels_ = ceil_div(kNc, nr_);
         kc_max_ = g.K < kKc ? g.K : kKc;
@@ -191,16 +207,16 @@ public:
         // 2 threads (three A/Bs, every round faster), the shapes around it unchanged.
         int team = threads_for(m_tiles_ * panels_, 1, threads);
         team = std::min(team, threads_for(2 * g.M * g.N * g.K, int64_t(1) << 20, threads));
-        grid_ = split_c(m_tiles_, mr_, panels_, nr_, direct_, team);
+        grid_ = split_c(m_tiles_, mr_, panels_, nr_, !direct_, !b_in_place_, team);
         while (grid_.p_m * grid_.p_n != team)
-            grid_ = split_c(m_tiles_, mr_, panels_, nr_, direct_, --team);
+            grid_ = split_c(m_tiles_, mr_, panels_, nr_, !direct_, !b_in_place_, --team);
         team_ = team;
 
         const int64_t part_panels = std::min(ceil_div(panels_, grid_.p_n), nc_panels_);
         // Each thread's slices start on a cache line of their own.
         constexpr int64_t kLine = 64 / sizeof(T);
         const auto whole_lines = [](int64_t n) { return ceil_div(n, kLine) * kLine; };
-        b_size_ = whole_lines(checked_mul(kc_max_, part_panels * nr_));
+        b_size_ = b_in_place_ ? 0 : whole_lines(checked_mul(kc_max_, part_panels * nr_));
         a_size_ = direct_ ? 0 : whole_lines(checked_mul(mc_, kc_max_));
         b_pack_.reset(checked_mul(b_size_, team));
         a_pack_.reset(checked_mul(a_size_, team));
@@ -236,7 +252,7 @@ public:
                         kt.pack_b_transposed(kc, cols, nr, B.p + c0 * B.cols.stride + pc,
                                              B.cols.stride, bp + (jp - jb) * kc * nr, nr);
                     }
-                } else {
+                } else if (!b_in_place_) {
                     pack_b_panels(B, pc, kc, N, jb, je, nr, bp);
                 }
                 for (int64_t ic = r0; ic < r1; ic += mc_) {
@@ -244,7 +260,9 @@ public:
                     if (!direct_) pack_a(A, ic, m, pc, kc, mr, ap);
                     for (int64_t jp = jb; jp < je; ++jp) {
                         const int n = static_cast<int>(N - jp * nr < nr ? N - jp * nr : nr);
-                        const T* b = bp + (jp - jb) * kc * nr;
+                        const T* b = b_in_place_ ? B.p + pc * B.rows.stride + jp * nr
+                                                 : bp + (jp - jb) * kc * nr;
+                        const int64_t ldb = b_in_place_ ? B.rows.stride : nr;
                         for (int64_t ir = 0; ir < m; ir += mr) {
                             const int mm = static_cast<int>(m - ir < mr ? m - ir : mr);
                             T* c = g.C + (ic + ir) * g.ldc + jp * nr;
@@ -254,7 +272,7 @@ public:
                                     rows[i] = A.p + A.rows.at(ic + ir + i) + pc;
                                 kt.gemm_tile_direct(kc, rows, b, c, g.ldc, beta_k, mm, n);
                             } else {
-                                kt.gemm_tile(kc, ap + ir * kc, b, c, g.ldc, beta_k, mm, n);
+                                kt.gemm_tile(kc, ap + ir * kc, b, ldb, c, g.ldc, beta_k, mm, n);
                             }
                         }
                     }
@@ -266,7 +284,7 @@ public:
 private:
     GemmArgs<T> g_;
     const KernelTable<T>& kt_;
-    bool direct_ = false, b_transposed_ = false;
+    bool direct_ = false, b_transposed_ = false, b_in_place_ = false;
     int mr_ = 0, nr_ = 0;
     int64_t mc_ = 0, nc_panels_ = 0, kc_max_ = 0, m_tiles_ = 0, panels_ = 0;
     Grid grid_;

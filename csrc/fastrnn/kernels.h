@@ -60,13 +60,14 @@ struct KernelTable {
 
     // GEMM micro-kernel: the mr x nr tile C = a_panel * b_panel (+ beta*C).
     //   a:   [k, mr] in, packed A panel (a[kk*mr + ii]), rows past m are zero
-    //   b:   [k, nr] in, packed B panel (b[kk*nr + jj]), columns past n are zero
+    //   b:   [k, nr] in, B panel, row kk at b + kk*ldb: packed (ldb = nr, columns past n
+    //        zero) or B itself, read where it lies (then n = nr)
     //   c:   [m, n]  in/out, row stride ldc, unit column stride; read only if beta != 0
     // Only the m x n corner (m <= mr, n <= nr) of the tile is written.
     int gemm_mr = 0;
     int gemm_nr = 0;
-    void (*gemm_tile)(int64_t k, const T* a, const T* b, T* c, int64_t ldc, T beta, int m,
-                      int n) = nullptr;
+    void (*gemm_tile)(int64_t k, const T* a, const T* b, int64_t ldb, T* c, int64_t ldc, T beta,
+                      int m, int n) = nullptr;
 
     // The same tile with A read where it lies, for A with unit stride along k (no packing
     // of A: its gather-transpose cost 7% of a training call):

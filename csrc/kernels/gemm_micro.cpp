@@ -8,13 +8,14 @@
 namespace fastrnn::kernels::FASTRNN_ISA_NS {
 
 template <typename T>
-void gemm_tile(int64_t k, const T* a, const T* b, T* c, int64_t ldc, T beta, int m, int n) {
+void gemm_tile(int64_t k, const T* a, const T* b, int64_t ldb, T* c, int64_t ldc, T beta, int m,
+               int n) {
     constexpr int MR = Tile<T>::mr;
     constexpr int NR = Tile<T>::nr;
     T acc[MR][NR] = {};
     for (int64_t p = 0; p < k; ++p) {
         const T* ap = a + p * MR;
-        const T* bp = b + p * NR;
+        const T* bp = b + p * ldb;
         for (int i = 0; i < MR; ++i) {
             const T ai = ap[i];
             for (int j = 0; j < NR; ++j) acc[i][j] += ai * bp[j];
@@ -37,8 +38,8 @@ namespace {
 // rows are unrolled (FASTRNN_UNROLL): without that, every AVX-512 tile zeroed 1.5 KiB of
 // stack (rep stos) and stored and reloaded its 24 accumulators for the epilogue.
 template <int R>
-void tile_rows(int64_t k, const float* a, const float* b, float* c, int64_t ldc, float beta,
-               int n) {
+void tile_rows(int64_t k, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc,
+               float beta, int n) {
     constexpr int MR = Tile<float>::mr;
     constexpr int NR = Tile<float>::nr;
     static_assert(NR == 2 * kLanes, "a float tile is two vectors wide");
@@ -48,7 +49,7 @@ void tile_rows(int64_t k, const float* a, const float* b, float* c, int64_t ldc,
     for (; p + S <= k; p += S) {
         FASTRNN_UNROLL
         for (int s = 0; s < S; ++s) {
-            const VecF b0 = load(b + (p + s) * NR), b1 = load(b + (p + s) * NR + kLanes);
+            const VecF b0 = load(b + (p + s) * ldb), b1 = load(b + (p + s) * ldb + kLanes);
             FASTRNN_UNROLL
             for (int i = 0; i < R; ++i) {
                 const VecF ai = splat(a[(p + s) * MR + i]);
@@ -58,7 +59,7 @@ void tile_rows(int64_t k, const float* a, const float* b, float* c, int64_t ldc,
         }
     }
     for (; p < k; ++p) {
-        const VecF b0 = load(b + p * NR), b1 = load(b + p * NR + kLanes);
+        const VecF b0 = load(b + p * ldb), b1 = load(b + p * ldb + kLanes);
         FASTRNN_UNROLL
         for (int i = 0; i < R; ++i) {
             const VecF ai = splat(a[p * MR + i]);
@@ -86,23 +87,23 @@ void tile_rows(int64_t k, const float* a, const float* b, float* c, int64_t ldc,
 }
 
 template <int... R>
-void tile_dispatch(int m, int64_t k, const float* a, const float* b, float* c, int64_t ldc,
-                   float beta, int n, std::integer_sequence<int, R...>) {
-    using Fn = void (*)(int64_t, const float*, const float*, float*, int64_t, float, int);
+void tile_dispatch(int m, int64_t k, const float* a, const float* b, int64_t ldb, float* c,
+                   int64_t ldc, float beta, int n, std::integer_sequence<int, R...>) {
+    using Fn = void (*)(int64_t, const float*, const float*, int64_t, float*, int64_t, float, int);
     static constexpr Fn table[] = {&tile_rows<R + 1>...};
-    table[m - 1](k, a, b, c, ldc, beta, n);
+    table[m - 1](k, a, b, ldb, c, ldc, beta, n);
 }
 
 }  // namespace
 
 template <>
-void gemm_tile<float>(int64_t k, const float* a, const float* b, float* c, int64_t ldc,
-                      float beta, int m, int n) {
-    tile_dispatch(m, k, a, b, c, ldc, beta, n,
+void gemm_tile<float>(int64_t k, const float* a, const float* b, int64_t ldb, float* c,
+                      int64_t ldc, float beta, int m, int n) {
+    tile_dispatch(m, k, a, b, ldb, c, ldc, beta, n,
                   std::make_integer_sequence<int, Tile<float>::mr>{});
 }
 
-template void gemm_tile<double>(int64_t, const double*, const double*, double*, int64_t, double,
-                                int, int);
+template void gemm_tile<double>(int64_t, const double*, const double*, int64_t, double*, int64_t,
+                                double, int, int);
 
 }  // namespace fastrnn::kernels::FASTRNN_ISA_NS
