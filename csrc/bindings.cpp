@@ -554,9 +554,11 @@ PYBIND11_MODULE(_core, m) {
         "fma_peak_gflops",
         [](int threads, double seconds) {
             if (threads < 1 || threads > 1024)
-                throw py::value_error("`threads` must be in [1, 1024], got " + std::to_string(threads));
+                throw py::value_error("`threads` must be in [1, 1024], got " +
+                                      std::to_string(threads));
             if (!(seconds > 0 && seconds <= 10))
-                throw py::value_error("`seconds` must be in (0, 10], got " + std::to_string(seconds));
+                throw py::value_error("`seconds` must be in (0, 10], got " +
+                                      std::to_string(seconds));
             py::gil_scoped_release nogil;
             return fma_peak_gflops(threads, seconds);
         },

@@ -16,7 +16,8 @@ std::atomic<int> g_threads{0};  // 0 = the OpenMP default of the calling thread
 // therefore runs everything on its calling thread (PyTorch does the same).
 std::atomic<bool> g_forked_child{false};
 void mark_forked_child() { g_forked_child.store(true); }
-[[maybe_unused]] const int g_atfork_registered = pthread_atfork(nullptr, nullptr, &mark_forked_child);
+[[maybe_unused]] const int g_atfork_registered =
+    pthread_atfork(nullptr, nullptr, &mark_forked_child);
 }  // namespace
 
 bool in_forked_child() { return g_forked_child.load(std::memory_order_relaxed); }

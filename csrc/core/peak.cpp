@@ -40,7 +40,8 @@ double fma_peak_gflops(int threads, double seconds) {
     while (true) {
         const auto t0 = std::chrono::steady_clock::now();
         timed_round(threads, iters);
-        const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        const auto elapsed = std::chrono::steady_clock::now() - t0;
+        const double dt = std::chrono::duration<double>(elapsed).count();
         if (dt > seconds / 4 || iters > (int64_t(1) << 40)) break;
         iters *= 2;
     }

@@ -88,7 +88,8 @@ struct KernelTable {
     // from w_hh as stored when the batch is too small to repay packing) into registers, then
     // the cell's pointwise math on it, so a gate value never goes back to memory between
     // the GEMM and its nonlinearity. Panel layouts (K rows, 4*step_vec columns each):
-    //   lstm_forward:  step_vec units x gates i, f, g, o    panel[k][q*V + l] = w_hh[q*H + u0 + l][k]
+    //   lstm_forward:  step_vec units x gates i, f, g, o
+    //                  panel[k][q*V + l] = w_hh[q*H + u0 + l][k]
     //   rnn_forward:   4*step_vec units                     panel[k][l] = w_hh[u0 + l][k]
     //   *_backward:    4*step_vec units of dh               panel[k][l] = w_hh[k][u0 + l]
     //                  (which is w_hh as stored, ldp = H, when H is a multiple of 4*step_vec)

@@ -102,7 +102,8 @@ struct LstmBackward {
                     V dc = load_n(dcp, n) + dh * og * (T(1) - tc * tc);
                     if (s.peephole) dc += da_o * load_n(s.peephole + 2 * H + o, n);
                     const V da_i = dc * gg * ig * (T(1) - ig);
-                    const V da_f = dc * load_n(s.c_prev + i * s.ld_c_prev + o, n) * fg * (T(1) - fg);
+                    const V cp = load_n(s.c_prev + i * s.ld_c_prev + o, n);
+                    const V da_f = dc * cp * fg * (T(1) - fg);
                     const V da_g = dc * ig * (T(1) - gg * gg);
                     V dc_prev = dc * fg;
                     if (s.peephole)

@@ -29,8 +29,8 @@ struct RnnForward {
                 for (int q = 0; q < 4; ++q) {
                     const int n = lanes_in(s.nu, q, L);
                     if (n == 0) break;
-                    const V pre = acc[i][q] + (s.bias ? load_n(s.bias + q * L, n)
-                                                      : load_n(s.gates + i * s.ld_gates + q * L, n));
+                    const T* add = s.bias ? s.bias + q * L : s.gates + i * s.ld_gates + q * L;
+                    const V pre = acc[i][q] + load_n(add, n);
                     store_n(s.h + i * s.ld_h + q * L, s.relu ? relu<T>(pre) : tanh(pre), n);
                 }
         }
