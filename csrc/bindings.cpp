@@ -452,28 +452,56 @@ py::tuple rnn_backward_impl(const py::handle& dh_seq_, const py::handle& dh_n_,
 
 // ---- GEMM (for tests and the bench: the driver every sequence-wide product uses) -------
 
+// a (M, K) and b (K, N), checked by ck, as the arguments of C = a @ b into a new array c.
+template <typename T>
+GemmArgs<T> matmul_args(Checker& ck, const py::array& a, const py::array& b, const char* names,
+                        py::array_t<T>& c) {
+    if (a.ndim() != 2 || b.ndim() != 2 || a.shape(1) != b.shape(0))
+        ck.value_error(std::string("need ") + names + " of shapes (M, K) and (K, N), got " +
+                       shape_str(shape_of(a)) + " and " + shape_str(shape_of(b)));
+    const int64_t M = a.shape(0), K = a.shape(1), N = b.shape(1);
+    c = empty<T>({M, N});
+    ConstMat<T> A{static_cast<const T*>(a.data()), Axis::plain(Checker::stride(a, 0)),
+                  Axis::plain(Checker::stride(a, 1))};
+    ConstMat<T> B{static_cast<const T*>(b.data()), Axis::plain(Checker::stride(b, 0)),
+                  Axis::plain(Checker::stride(b, 1))};
+    return GemmArgs<T>{M, N, K, A, B, T(0), c.mutable_data(), N};
+}
+
 template <typename T>
 py::array matmul_impl(const py::handle& a_, const py::handle& b_) {
     Checker ck("matmul");
     py::array a = ck.first(a_, "a");
     py::array b = ck.array(b_, "b");
-    if (a.ndim() != 2 || b.ndim() != 2 || a.shape(1) != b.shape(0))
-        ck.value_error("need a (M, K) and b (K, N), got " + shape_str(shape_of(a)) + " and " +
-                       shape_str(shape_of(b)));
-    const int64_t M = a.shape(0), K = a.shape(1), N = b.shape(1);
-    py::array_t<T> c = empty<T>({M, N});
-    ConstMat<T> A{static_cast<const T*>(a.data()), Axis::plain(Checker::stride(a, 0)),
-                  Axis::plain(Checker::stride(a, 1))};
-    ConstMat<T> B{static_cast<const T*>(b.data()), Axis::plain(Checker::stride(b, 0)),
-                  Axis::plain(Checker::stride(b, 1))};
-    T* cp = c.mutable_data();
+    py::array_t<T> c;
+    const GemmArgs<T> g = matmul_args(ck, a, b, "a and b", c);
     const int threads = max_threads();
     {
         py::gil_scoped_release nogil;
         FlushDenormals ftz;
-        gemm<T>(M, N, K, A, B, T(0), cp, N, threads);
+        gemm<T>(g.M, g.N, g.K, g.A, g.B, g.beta, g.C, g.ldc, threads);
     }
     return c;
+}
+
+template <typename T>
+py::tuple matmul_pair_impl(const py::handle& a0_, const py::handle& b0_, const py::handle& a1_,
+                           const py::handle& b1_) {
+    Checker ck("matmul_pair");
+    py::array a0 = ck.first(a0_, "a0");
+    py::array b0 = ck.array(b0_, "b0");
+    py::array a1 = ck.array(a1_, "a1");
+    py::array b1 = ck.array(b1_, "b1");
+    py::array_t<T> c0, c1;
+    const GemmArgs<T> g0 = matmul_args(ck, a0, b0, "a0 and b0", c0);
+    const GemmArgs<T> g1 = matmul_args(ck, a1, b1, "a1 and b1", c1);
+    const int threads = max_threads();
+    {
+        py::gil_scoped_release nogil;
+        FlushDenormals ftz;
+        gemm_pair<T>(g0, g1, threads);
+    }
+    return py::make_tuple(c0, c1);
 }
 
 }  // namespace
@@ -542,6 +570,14 @@ PYBIND11_MODULE(_core, m) {
             return is_float32(a) ? matmul_impl<float>(a, b) : matmul_impl<double>(a, b);
         },
         py::arg("a"), py::arg("b"), "a @ b through fastrnn's GEMM driver (any strides).");
+    m.def(
+        "matmul_pair",
+        [](py::handle a0, py::handle b0, py::handle a1, py::handle b1) {
+            return is_float32(a0) ? matmul_pair_impl<float>(a0, b0, a1, b1)
+                                  : matmul_pair_impl<double>(a0, b0, a1, b1);
+        },
+        py::arg("a0"), py::arg("b0"), py::arg("a1"), py::arg("b1"),
+        "(a0 @ b0, a1 @ b1) through gemm_pair, which on 2 threads may run them side by side.");
     m.def("active_isa", [] { return std::string(isa_name(active_isa())); });
     m.def("supported_isas", [] {
         std::vector<std::string> out;

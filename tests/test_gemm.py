@@ -119,3 +119,54 @@ def test_matmul_same_bits_for_b_in_place_or_packed(rng, isa, M, N, dtype):
             assert all(np.array_equal(out[0], o) for o in out[1:])
     finally:
         fastrnn.set_num_threads(0)
+
+
+# (M, K, N) of two products around gemm_pair's rules for running them side by side on 2
+# threads (each has M, N, K > 0, the smaller holds >= 0.75 of the larger's multiply-adds,
+# together >= 2^20): on each side of the balance and of the floor, one empty product, and
+# the weight-gradient shapes of Elman training at B=256, H=64 (dw_ih^T and dw_hh^T).
+PAIRS = [
+    ((64, 256, 64), (48, 256, 64)),   # 0.75: side by side
+    ((64, 256, 64), (47, 256, 64)),   # below 0.75: one after the other
+    ((32, 256, 64), (32, 256, 64)),   # 2^20 together: side by side
+    ((31, 256, 64), (32, 256, 64)),   # just below the floor
+    ((64, 300, 64), (0, 300, 64)),    # one empty
+    ((64, 0, 64), (64, 256, 64)),     # K = 0: zeros
+    ((64, 4096, 64), (64, 4095, 64)),
+]
+
+
+@pytest.mark.parametrize("s0, s1", PAIRS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_matmul_pair_same_bits_as_two_matmuls(rng, s0, s1, dtype):
+    """Side by side or not, each product is computed as gemm() alone computes it, on any
+    thread count: the same bits as two matmul calls, and NumPy's products."""
+    import fastrnn
+
+    def operands(M, K, N):
+        a = np.asfortranarray(rng.standard_normal((M, K)).astype(dtype))  # x^T: packed
+        return a, rng.standard_normal((K, N)).astype(dtype)
+
+    a0, b0 = operands(*s0)
+    a1, b1 = operands(*s1)
+    rtol, atol = TOLERANCE[dtype]
+    try:
+        for threads in (1, 2, 3):
+            fastrnn.set_num_threads(threads)
+            c0, c1 = _core.matmul_pair(a0, b0, a1, b1)
+            for c, a, b in ((c0, a0, b0), (c1, a1, b1)):
+                assert c.shape == (a.shape[0], b.shape[1])
+                expected = a.astype(np.float64) @ b.astype(np.float64)
+                np.testing.assert_allclose(c, expected, rtol=rtol,
+                                           atol=atol * np.sqrt(max(a.shape[1], 1)) * 4)
+                assert np.array_equal(c, _core.matmul(a, b))
+    finally:
+        fastrnn.set_num_threads(0)
+
+
+def test_matmul_pair_rejects_bad_input():
+    a = np.ones((4, 5), np.float32)
+    with pytest.raises(ValueError, match="a1 and b1"):
+        _core.matmul_pair(a, a.T, a, a)
+    with pytest.raises(TypeError, match="b0"):
+        _core.matmul_pair(a, a.T.astype(np.float64), a, a.T)
