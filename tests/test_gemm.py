@@ -3,6 +3,8 @@ odd sizes around the tile and block edges, strided and reversed operands."""
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 from conftest import TOLERANCE
@@ -60,7 +62,8 @@ def test_matmul_with_b_stored_transposed(rng, isa, M, N, K, dtype):
     w = rng.standard_normal((N, K)).astype(dtype)
     rtol, atol = TOLERANCE[dtype]
     expected = a.astype(np.float64) @ w.T.astype(np.float64)
-    np.testing.assert_allclose(_core.matmul(a, w.T), expected, rtol=rtol, atol=atol * np.sqrt(K) * 4)
+    np.testing.assert_allclose(_core.matmul(a, w.T), expected, rtol=rtol,
+                               atol=atol * np.sqrt(K) * 4)
 
 
 @pytest.mark.parametrize("M, N, K", [(300, 150, 200), (500, 20, 300), (13, 700, 400),
@@ -92,13 +95,14 @@ def test_matmul_same_bits_for_any_split_of_c(rng, isa, M, N, K):
 
 
 @pytest.mark.parametrize("M", [1, 40, 256, 257])
-@pytest.mark.parametrize("N", [48, 64])
+@pytest.mark.parametrize("N", [48, 96])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_matmul_same_bits_for_b_in_place_or_packed(rng, isa, M, N, dtype):
     """With A packed (strided along k, as x^T in the weight gradients), a row-major B is
     read where it lies when its rows lie at most 2 KiB apart, C has at most 256 rows and N
-    is whole panels; otherwise it is packed. Three K blocks and several panels of every
-    kernel's width (8-32 columns): each way must give NumPy's product, in the same bits."""
+    is whole panels (panels are 4-32 columns wide by kernel: N = 96 is whole panels for
+    all, 48 for all but AVX-512 float32); otherwise it is packed. Over three K blocks each
+    way must give NumPy's product, in the same bits."""
     import fastrnn
 
     K = 600
@@ -121,10 +125,43 @@ def test_matmul_same_bits_for_b_in_place_or_packed(rng, isa, M, N, dtype):
         fastrnn.set_num_threads(0)
 
 
+
+def _before_guard_page(b, row_stride):
+    """b (K, N) copied to a view of row stride row_stride elements whose last element ends
+    a page, the next page unreadable: a read past the view's end crashes the process."""
+    import ctypes
+    import mmap
+
+    K, N = b.shape
+    nbytes = ((K - 1) * row_stride + N) * b.itemsize
+    pages = -(-nbytes // mmap.PAGESIZE)
+    buf = mmap.mmap(-1, (pages + 1) * mmap.PAGESIZE)
+    guard_at = ctypes.addressof(ctypes.c_char.from_buffer(buf)) + pages * mmap.PAGESIZE
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    assert libc.mprotect(guard_at, mmap.PAGESIZE, 0) == 0  # PROT_NONE
+    raw = np.frombuffer(buf, b.dtype, nbytes // b.itemsize, pages * mmap.PAGESIZE - nbytes)
+    view = np.lib.stride_tricks.as_strided(raw, (K, N), (row_stride * b.itemsize, b.itemsize))
+    view[...] = b
+    return view
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mprotect via ctypes")
+@pytest.mark.parametrize("N", [1, 17, 48, 96, 100])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_matmul_reads_nothing_past_b(rng, isa, N, dtype):
+    """B read in place must not read a whole panel's width past a partial last panel: B
+    ends right before an unreadable page, contiguous and with rows 2 KiB apart."""
+    a = np.asfortranarray(rng.standard_normal((20, 300)).astype(dtype))
+    b = rng.standard_normal((300, N)).astype(dtype)
+    expected = _core.matmul(a, np.ascontiguousarray(b))
+    for row_stride in (N, 2048 // b.itemsize):
+        assert np.array_equal(_core.matmul(a, _before_guard_page(b, row_stride)), expected)
+
 # (M, K, N) of two products around gemm_pair's rules for running them side by side on 2
 # threads (each has M, N, K > 0, the smaller holds >= 0.75 of the larger's multiply-adds,
 # together >= 2^20): on each side of the balance and of the floor, one empty product, and
-# the weight-gradient shapes of Elman training at B=256, H=64 (dw_ih^T and dw_hh^T).
+# a long-K pair of near-equal products like the weight gradients at H=64.
 PAIRS = [
     ((64, 256, 64), (48, 256, 64)),   # 0.75: side by side
     ((64, 256, 64), (47, 256, 64)),   # below 0.75: one after the other

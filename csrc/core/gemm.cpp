@@ -20,7 +20,7 @@ namespace {
 constexpr int64_t kKc = 256;   // K block: one packed B panel (KC x nr) stays near L1
 constexpr int64_t kMc = 128;   // rows of A packed per block (rounded up to mr), in L2
 constexpr int64_t kNc = 2048;  // columns of B packed per block (rounded up to nr)
-constexpr int kMaxDirectMr = 16;
+constexpr int kMaxDirectMr = 16;  // bound of the direct tile's rows (kernels: 3 or 6)
 // A row-major B is read where it lies, not packed, when its rows lie at most
 // kInPlaceMaxRowBytes apart and C has at most kInPlaceMaxM rows. Packing writes and rereads
 // all of B, which repays itself only when many row tiles of A reuse each panel; rows far
@@ -29,7 +29,7 @@ constexpr int kMaxDirectMr = 16;
 // KiB apart, M = 64) -4.5%, Elman B=64 T=100 H=256 (1 KiB, M = 256) -1.6%; but LSTM
 // B=64 H=256 (4 KiB) +1-4%, LSTM H=512 (8 KiB) +7%, Elman H=512 (2 KiB, M = 512) +2%.
 constexpr ptrdiff_t kInPlaceMaxRowBytes = 2048;
-constexpr int64_t kInPlaceMaxM = 256;  // bound of the direct tile's rows (kernels: 3 or 6)
+constexpr int64_t kInPlaceMaxM = 256;
 // gemm_pair runs two products side by side only when the smaller holds at least this share
 // of the larger's multiply-adds: otherwise one thread would idle through much of the pair.
 constexpr double kPairBalance = 0.75;
@@ -145,11 +145,11 @@ void scale(int64_t M, int64_t N, T beta, T* C, ptrdiff_t ldc) {
 
 // How the threads split C: p_n groups of B panels times p_m groups of A row tiles, one
 // thread per (row group, panel group). Each thread packs its own copy of the B panels it
-// uses into its own cache lines, so no thread writes a packed line that another has read.
-// Writing lines that the other core holds (shared, after both threads read the same
-// packed B) ran at 6-8 GB/s against 40 for lines only this core held: packing dG took a
-// sixth of a 2-thread LSTM backward. With p_m > 1 a panel group is packed p_m times, with
-// p_n > 1 an A row group p_n times (unless read in place, A or B).
+// uses (when B is packed) into its own cache lines, so no thread writes a packed line
+// that another has read. Writing lines that the other core holds (shared, after both
+// threads read the same packed B) ran at 6-8 GB/s against 40 for lines only this core
+// held: packing dG took a sixth of a 2-thread LSTM backward. With p_m > 1 a panel group is
+// packed p_m times, with p_n > 1 an A row group p_n times (unless read in place).
 struct Grid {
     int64_t p_m = 1, p_n = 1;
 };

@@ -1,5 +1,6 @@
-// GEMM micro-kernel: one register tile of C from packed A and B panels. float32 keeps
-// the tile in vector registers (simd.h); double is plain C++ the compiler vectorises.
+// GEMM micro-kernel: one register tile of C from a packed A panel and a B panel, packed or
+// read in place (row stride ldb). float32 keeps the tile in vector registers (simd.h);
+// double is plain C++ the compiler vectorises.
 #include "isa.h"
 #include "simd.h"
 
