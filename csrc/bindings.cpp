@@ -465,7 +465,7 @@ GemmArgs<T> matmul_args(Checker& ck, const py::array& a, const py::array& b, con
                   Axis::plain(Checker::stride(a, 1))};
     ConstMat<T> B{static_cast<const T*>(b.data()), Axis::plain(Checker::stride(b, 0)),
                   Axis::plain(Checker::stride(b, 1))};
-    return GemmArgs<T>{M, N, K, A, B, T(0), c.mutable_data(), N};
+    return GemmArgs<T>{M, N, K, A, B, T(0), c.mutable_data(), Axis::plain(N)};
 }
 
 template <typename T>
@@ -479,7 +479,7 @@ py::array matmul_impl(const py::handle& a_, const py::handle& b_) {
     {
         py::gil_scoped_release nogil;
         FlushDenormals ftz;
-        gemm<T>(g.M, g.N, g.K, g.A, g.B, g.beta, g.C, g.ldc, threads);
+        gemm<T>(g, threads);
     }
     return c;
 }

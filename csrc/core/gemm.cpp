@@ -20,7 +20,7 @@ namespace {
 constexpr int64_t kKc = 256;   // K block: one packed B panel (KC x nr) stays near L1
 constexpr int64_t kMc = 128;   // rows of A packed per block (rounded up to mr), in L2
 constexpr int64_t kNc = 2048;  // columns of B packed per block (rounded up to nr)
-constexpr int kMaxDirectMr = 16;  // bound of the direct tile's rows (kernels: 3 or 6)
+constexpr int kMaxMr = 32;  // bound of a tile's rows (kernels: 3-12)
 // A row-major B is read where it lies, not packed, when its rows lie at most
 // kInPlaceMaxRowBytes apart and C has at most kInPlaceMaxM rows. Packing writes and rereads
 // all of B, which repays itself only when many row tiles of A reuse each panel; rows far
@@ -57,7 +57,6 @@ inline void copy_run(void* dst, const void* src, size_t bytes) {
 template <typename T>
 void pack_a(const ConstMat<T>& A, int64_t r0, int64_t m, int64_t k0, int64_t kc, int mr,
             T* dst) {
-    constexpr int kMaxMr = 32;
     const bool plain_cols = A.cols.inner > k0 + kc;  // one stride along k: no division
     const ptrdiff_t cs = A.cols.stride;
     if (A.rows.inner > r0 + m && A.rows.stride == 1) {
@@ -137,10 +136,11 @@ void pack_b_panels(const ConstMat<T>& B, int64_t k0, int64_t kc, int64_t n,
 }
 
 template <typename T>
-void scale(int64_t M, int64_t N, T beta, T* C, ptrdiff_t ldc) {
-    for (int64_t i = 0; i < M; ++i)
-        for (int64_t j = 0; j < N; ++j)
-            C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
+void scale(int64_t M, int64_t N, T beta, T* C, const Axis& c_rows) {
+    for (int64_t i = 0; i < M; ++i) {
+        T* c = C + c_rows.at(i);
+        for (int64_t j = 0; j < N; ++j) c[j] = beta == T(0) ? T(0) : beta * c[j];
+    }
 }
 
 // How the threads split C: p_n groups of B panels times p_m groups of A row tiles, one
@@ -265,14 +265,16 @@ public:
                         const int64_t ldb = b_in_place_ ? B.rows.stride : nr;
                         for (int64_t ir = 0; ir < m; ir += mr) {
                             const int mm = static_cast<int>(m - ir < mr ? m - ir : mr);
-                            T* c = g.C + (ic + ir) * g.ldc + jp * nr;
+                            T* c[kMaxMr];
+                            for (int i = 0; i < mm; ++i)
+                                c[i] = g.C + g.c_rows.at(ic + ir + i) + jp * nr;
                             if (direct_) {
-                                const T* rows[kMaxDirectMr];
+                                const T* rows[kMaxMr];
                                 for (int i = 0; i < mm; ++i)
                                     rows[i] = A.p + A.rows.at(ic + ir + i) + pc;
-                                kt.gemm_tile_direct(kc, rows, b, c, g.ldc, beta_k, mm, n);
+                                kt.gemm_tile_direct(kc, rows, b, c, beta_k, mm, n);
                             } else {
-                                kt.gemm_tile(kc, ap + ir * kc, b, ldb, c, g.ldc, beta_k, mm, n);
+                                kt.gemm_tile(kc, ap + ir * kc, b, ldb, c, beta_k, mm, n);
                             }
                         }
                     }
@@ -303,7 +305,7 @@ double madds(const GemmArgs<T>& g) {
 template <typename T>
 void run_gemm(const GemmArgs<T>& g, int threads) {
     if (g.M <= 0 || g.N <= 0) return;
-    if (g.K <= 0) return scale(g.M, g.N, g.beta, g.C, g.ldc);
+    if (g.K <= 0) return scale(g.M, g.N, g.beta, g.C, g.c_rows);
     GemmPlan<T> plan(g, threads);
     parallel_for(plan.team(), plan.team(), [&](int64_t part) { plan.run(part); });
 }
@@ -313,7 +315,12 @@ void run_gemm(const GemmArgs<T>& g, int threads) {
 template <typename T>
 void gemm(int64_t M, int64_t N, int64_t K, ConstMat<T> A, ConstMat<T> B, T beta, T* C,
           ptrdiff_t ldc, int threads) {
-    run_gemm(GemmArgs<T>{M, N, K, A, B, beta, C, ldc}, threads);
+    run_gemm(GemmArgs<T>{M, N, K, A, B, beta, C, Axis::plain(ldc)}, threads);
+}
+
+template <typename T>
+void gemm(const GemmArgs<T>& g, int threads) {
+    run_gemm(g, threads);
 }
 
 template <typename T>
@@ -337,6 +344,8 @@ template void gemm<float>(int64_t, int64_t, int64_t, ConstMat<float>, ConstMat<f
                           float*, ptrdiff_t, int);
 template void gemm<double>(int64_t, int64_t, int64_t, ConstMat<double>, ConstMat<double>, double,
                            double*, ptrdiff_t, int);
+template void gemm<float>(const GemmArgs<float>&, int);
+template void gemm<double>(const GemmArgs<double>&, int);
 template void gemm_pair<float>(const GemmArgs<float>&, const GemmArgs<float>&, int);
 template void gemm_pair<double>(const GemmArgs<double>&, const GemmArgs<double>&, int);
 

@@ -57,7 +57,6 @@ private:
     bool transposed_;        // weight gradients as (x^T dG)^T, (h^T dG)^T
     bool first_ = true;      // no chunk added yet: the GEMMs overwrite instead of adding
     Buffer<T> wt_ih_, wt_hh_;  // the transposed weight gradients, [I, GH] and [H, GH]
-    Buffer<T> dx_chunk_;       // a chunk of dx, time-major, when dx is not
 };
 
 // dG of the reverse loop, one chunk of steps at a time (SequenceGrads::chunk_steps): the

@@ -42,15 +42,20 @@ template <typename T>
 void gemm(int64_t M, int64_t N, int64_t K, ConstMat<T> A, ConstMat<T> B, T beta, T* C,
           ptrdiff_t ldc, int threads);
 
-// The arguments of one gemm() call.
+// The arguments of one product: C = A * B + beta * C, row r of C at C + c_rows.at(r) (unit
+// column stride; a nested axis writes e.g. the (t, b) rows of a batch-first sequence).
 template <typename T>
 struct GemmArgs {
     int64_t M, N, K;
     ConstMat<T> A, B;
     T beta;
     T* C;
-    ptrdiff_t ldc;
+    Axis c_rows;
 };
+
+// gemm() with its arguments as one value, for a C whose rows are not one stride apart.
+template <typename T>
+void gemm(const GemmArgs<T>& g, int threads);
 
 // Two independent gemm() calls (neither C overlaps the other C or an operand of the other
 // call). On two threads, when they cost about the same, each runs whole on one thread,

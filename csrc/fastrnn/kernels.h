@@ -62,12 +62,12 @@ struct KernelTable {
     //   a:   [k, mr] in, packed A panel (a[kk*mr + ii]), rows past m are zero
     //   b:   [k, nr] in, B panel, row kk at b + kk*ldb: packed (ldb = nr, columns past n
     //        zero) or B itself, read where it lies (then n = nr)
-    //   c:   [m, n]  in/out, row stride ldc, unit column stride; read only if beta != 0
+    //   c:   [m, n]  in/out, row i at c[i] (unit column stride); read only if beta != 0
     // Only the m x n corner (m <= mr, n <= nr) of the tile is written.
     int gemm_mr = 0;
     int gemm_nr = 0;
-    void (*gemm_tile)(int64_t k, const T* a, const T* b, int64_t ldb, T* c, int64_t ldc, T beta,
-                      int m, int n) = nullptr;
+    void (*gemm_tile)(int64_t k, const T* a, const T* b, int64_t ldb, T* const* c, T beta, int m,
+                      int n) = nullptr;
 
     // The same tile with A read where it lies, for A with unit stride along k (no packing
     // of A: its gather-transpose cost 7% of a training call):
@@ -80,8 +80,8 @@ struct KernelTable {
 
     int gemm_direct_mr = 0;
     int gemm_direct_nr = 0;
-    void (*gemm_tile_direct)(int64_t k, const T* const* a_rows, const T* b, T* c, int64_t ldc,
-                             T beta, int m, int n) = nullptr;
+    void (*gemm_tile_direct)(int64_t k, const T* const* a_rows, const T* b, T* const* c, T beta,
+                             int m, int n) = nullptr;
 
     // Fused recurrent steps. Each computes one tile: m <= step_mr batch rows times one
     // block of hidden units, first the recurrent product a * w_hh^T (from packed panels, or

@@ -8,8 +8,7 @@ namespace fastrnn::kernels::FASTRNN_ISA_NS {
 namespace {
 
 template <typename T, int R>
-void direct_rows(int64_t k, const T* const* a_rows, const T* b, T* c, int64_t ldc, T beta,
-                 int n) {
+void direct_rows(int64_t k, const T* const* a_rows, const T* b, T* const* c, T beta, int n) {
     using V = typename Simd<T>::V;
     constexpr int L = Simd<T>::lanes;
     V acc[R][4];
@@ -29,7 +28,7 @@ void direct_rows(int64_t k, const T* const* a_rows, const T* b, T* c, int64_t ld
         }
     }
     for (int i = 0; i < R; ++i) {
-        T* ci = c + i * ldc;
+        T* ci = c[i];
         for (int q = 0; q < 4; ++q) {
             const int cnt = lanes_in(n, q, L);
             if (cnt == 0) break;
@@ -42,24 +41,24 @@ void direct_rows(int64_t k, const T* const* a_rows, const T* b, T* c, int64_t ld
 }
 
 template <typename T, int... R>
-void direct_dispatch(int m, int64_t k, const T* const* a_rows, const T* b, T* c, int64_t ldc,
-                     T beta, int n, std::integer_sequence<int, R...>) {
-    using Fn = void (*)(int64_t, const T* const*, const T*, T*, int64_t, T, int);
+void direct_dispatch(int m, int64_t k, const T* const* a_rows, const T* b, T* const* c, T beta,
+                     int n, std::integer_sequence<int, R...>) {
+    using Fn = void (*)(int64_t, const T* const*, const T*, T* const*, T, int);
     static constexpr Fn table[] = {&direct_rows<T, R + 1>...};
-    table[m - 1](k, a_rows, b, c, ldc, beta, n);
+    table[m - 1](k, a_rows, b, c, beta, n);
 }
 
 }  // namespace
 
 template <typename T>
-void gemm_tile_direct(int64_t k, const T* const* a_rows, const T* b, T* c, int64_t ldc, T beta,
-                      int m, int n) {
-    direct_dispatch(m, k, a_rows, b, c, ldc, beta, n, std::make_integer_sequence<int, kStepMr>{});
+void gemm_tile_direct(int64_t k, const T* const* a_rows, const T* b, T* const* c, T beta, int m,
+                      int n) {
+    direct_dispatch(m, k, a_rows, b, c, beta, n, std::make_integer_sequence<int, kStepMr>{});
 }
 
-template void gemm_tile_direct<float>(int64_t, const float* const*, const float*, float*, int64_t,
+template void gemm_tile_direct<float>(int64_t, const float* const*, const float*, float* const*,
                                       float, int, int);
-template void gemm_tile_direct<double>(int64_t, const double* const*, const double*, double*,
-                                       int64_t, double, int, int);
+template void gemm_tile_direct<double>(int64_t, const double* const*, const double*,
+                                       double* const*, double, int, int);
 
 }  // namespace fastrnn::kernels::FASTRNN_ISA_NS

@@ -9,8 +9,7 @@
 namespace fastrnn::kernels::FASTRNN_ISA_NS {
 
 template <typename T>
-void gemm_tile(int64_t k, const T* a, const T* b, int64_t ldb, T* c, int64_t ldc, T beta, int m,
-               int n) {
+void gemm_tile(int64_t k, const T* a, const T* b, int64_t ldb, T* const* c, T beta, int m, int n) {
     constexpr int MR = Tile<T>::mr;
     constexpr int NR = Tile<T>::nr;
     T acc[MR][NR] = {};
@@ -25,10 +24,10 @@ void gemm_tile(int64_t k, const T* a, const T* b, int64_t ldb, T* c, int64_t ldc
     // beta == 0 must not read C: it may hold uninitialised memory.
     if (beta == T(0)) {
         for (int i = 0; i < m; ++i)
-            for (int j = 0; j < n; ++j) c[i * ldc + j] = acc[i][j];
+            for (int j = 0; j < n; ++j) c[i][j] = acc[i][j];
     } else {
         for (int i = 0; i < m; ++i)
-            for (int j = 0; j < n; ++j) c[i * ldc + j] = acc[i][j] + beta * c[i * ldc + j];
+            for (int j = 0; j < n; ++j) c[i][j] = acc[i][j] + beta * c[i][j];
     }
 }
 
@@ -39,7 +38,7 @@ namespace {
 // rows are unrolled (FASTRNN_UNROLL): without that, every AVX-512 tile zeroed 1.5 KiB of
 // stack (rep stos) and stored and reloaded its 24 accumulators for the epilogue.
 template <int R>
-void tile_rows(int64_t k, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc,
+void tile_rows(int64_t k, const float* a, const float* b, int64_t ldb, float* const* c,
                float beta, int n) {
     constexpr int MR = Tile<float>::mr;
     constexpr int NR = Tile<float>::nr;
@@ -76,7 +75,7 @@ void tile_rows(int64_t k, const float* a, const float* b, int64_t ldb, float* c,
             v0 += acc[S - 1][i][0];
             v1 += acc[S - 1][i][1];
         }
-        float* ci = c + i * ldc;
+        float* ci = c[i];
         // beta == 0 must not read C: it may hold uninitialised memory.
         if (beta != 0.0f) {
             v0 += beta * load_n(ci, n0);
@@ -88,23 +87,23 @@ void tile_rows(int64_t k, const float* a, const float* b, int64_t ldb, float* c,
 }
 
 template <int... R>
-void tile_dispatch(int m, int64_t k, const float* a, const float* b, int64_t ldb, float* c,
-                   int64_t ldc, float beta, int n, std::integer_sequence<int, R...>) {
-    using Fn = void (*)(int64_t, const float*, const float*, int64_t, float*, int64_t, float, int);
+void tile_dispatch(int m, int64_t k, const float* a, const float* b, int64_t ldb,
+                   float* const* c, float beta, int n, std::integer_sequence<int, R...>) {
+    using Fn = void (*)(int64_t, const float*, const float*, int64_t, float* const*, float, int);
     static constexpr Fn table[] = {&tile_rows<R + 1>...};
-    table[m - 1](k, a, b, ldb, c, ldc, beta, n);
+    table[m - 1](k, a, b, ldb, c, beta, n);
 }
 
 }  // namespace
 
 template <>
-void gemm_tile<float>(int64_t k, const float* a, const float* b, int64_t ldb, float* c,
-                      int64_t ldc, float beta, int m, int n) {
-    tile_dispatch(m, k, a, b, ldb, c, ldc, beta, n,
+void gemm_tile<float>(int64_t k, const float* a, const float* b, int64_t ldb, float* const* c,
+                      float beta, int m, int n) {
+    tile_dispatch(m, k, a, b, ldb, c, beta, n,
                   std::make_integer_sequence<int, Tile<float>::mr>{});
 }
 
-template void gemm_tile<double>(int64_t, const double*, const double*, int64_t, double*, int64_t,
+template void gemm_tile<double>(int64_t, const double*, const double*, int64_t, double* const*,
                                 double, int, int);
 
 }  // namespace fastrnn::kernels::FASTRNN_ISA_NS

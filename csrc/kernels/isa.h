@@ -37,16 +37,15 @@ template <> struct Tile<double> { static constexpr int mr = 4, nr = 4; };
 #endif
 
 template <typename T>
-void gemm_tile(int64_t k, const T* a, const T* b, int64_t ldb, T* c, int64_t ldc, T beta, int m,
-               int n);
+void gemm_tile(int64_t k, const T* a, const T* b, int64_t ldb, T* const* c, T beta, int m, int n);
 
 template <typename T>
 void pack_b_transposed(int64_t kc, int cols, int width, const T* src, int64_t ld, T* dst,
                        int64_t ldd);
 
 template <typename T>
-void gemm_tile_direct(int64_t k, const T* const* a_rows, const T* b, T* c, int64_t ldc, T beta,
-                      int m, int n);
+void gemm_tile_direct(int64_t k, const T* const* a_rows, const T* b, T* const* c, T beta, int m,
+                      int n);
 
 template <typename T>
 void lstm_forward_tile(const StepTile<T>& s);
