@@ -301,26 +301,20 @@ double madds(const GemmArgs<T>& g) {
     return static_cast<double>(g.M) * static_cast<double>(g.N) * static_cast<double>(g.K);
 }
 
-// gemm() with its arguments as one value.
+}  // namespace
+
 template <typename T>
-void run_gemm(const GemmArgs<T>& g, int threads) {
+void gemm(const GemmArgs<T>& g, int threads) {
     if (g.M <= 0 || g.N <= 0) return;
     if (g.K <= 0) return scale(g.M, g.N, g.beta, g.C, g.c_rows);
     GemmPlan<T> plan(g, threads);
     parallel_for(plan.team(), plan.team(), [&](int64_t part) { plan.run(part); });
 }
 
-}  // namespace
-
 template <typename T>
 void gemm(int64_t M, int64_t N, int64_t K, ConstMat<T> A, ConstMat<T> B, T beta, T* C,
           ptrdiff_t ldc, int threads) {
-    run_gemm(GemmArgs<T>{M, N, K, A, B, beta, C, Axis::plain(ldc)}, threads);
-}
-
-template <typename T>
-void gemm(const GemmArgs<T>& g, int threads) {
-    run_gemm(g, threads);
+    gemm(GemmArgs<T>{M, N, K, A, B, beta, C, Axis::plain(ldc)}, threads);
 }
 
 template <typename T>
@@ -332,8 +326,8 @@ void gemm_pair(const GemmArgs<T>& g0, const GemmArgs<T>& g1, int threads) {
                               std::min(m0, m1) >= kPairBalance * std::max(m0, m1) &&
                               m0 + m1 >= double(1 << 20);
     if (!side_by_side) {
-        run_gemm(g0, threads);
-        run_gemm(g1, threads);
+        gemm(g0, threads);
+        gemm(g1, threads);
         return;
     }
     GemmPlan<T> p0(g0, 1), p1(g1, 1);
