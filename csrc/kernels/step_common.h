@@ -291,12 +291,23 @@ inline void natural_product(const StepTile<T>& s, typename Simd<T>::V (&acc)[R][
 }
 
 // acc[i][q] += sum_k a[i, k] * panel[k, q*L .. q*L + L) over K panel rows ldb apart.
+// A panel of K = I + H rows (128 KiB at I = H = 256) outgrows L1 and every row tile
+// streams it from L2 again. With two full-width FMA ports (Intel, AVX-512) a row's 256
+// bytes are due every 12 cycles, faster than the hardware prefetcher brings them: asking
+// for the row kPanelAhead rows ahead, into L1, made H=256 calls faster on 1 thread (A/B
+// of two builds): LSTM inference B=16 -6%, B=64 -1%, its backward -2.4%, Elman -2.4%.
+// 4 and 16 rows ahead were within noise of 8.
 template <typename T, int R>
 FASTRNN_INLINE void panel_product(int64_t K, const T* a, int64_t lda, const T* b, int64_t ldb,
                                   typename Simd<T>::V (&acc)[R][4]) {
     using V = typename Simd<T>::V;
     constexpr int L = Simd<T>::lanes;
+    constexpr int64_t kPanelAhead = 8;
     for (int64_t k = 0; k < K; ++k, b += ldb) {
+        // Lines past the panel's end are only asked for, never read.
+        const char* ahead = reinterpret_cast<const char*>(b + kPanelAhead * ldb);
+        for (int j = 0; j < 4 * L * static_cast<int>(sizeof(T)); j += 64)
+            __builtin_prefetch(ahead + j, 0, 3);
         const V b0 = load(b), b1 = load(b + L), b2 = load(b + 2 * L), b3 = load(b + 3 * L);
         for (int i = 0; i < R; ++i) {
             const V ai = splat(a[i * lda + k]);
