@@ -153,6 +153,8 @@ def test_lstm_strided_states_and_grads(rng, isa):
 
 # Sizes large enough for the kernels to use 2-3 threads (they keep small calls on one):
 # a batch of 1 and of 5 splits hidden units with a barrier per step, 13 and 16 split rows.
+# B=64 at H=256 splits units too: its fused panels (1.1 MiB float32, 2.2 MiB float64)
+# outgrow half an L2 of up to 2 (float32) or 4 MiB (float64), core run_steps.
 THREADED_SHAPES = [
     (1, 20, 40, 256),
     (5, 20, 40, 128),

@@ -98,7 +98,9 @@ void lstm_forward(const LstmForwardArgs<T>& a, int threads) {
     // The first step from a zero state does not read w_hh.
     const StoredRows<T> w_rows(natural ? a.w.w_hh : nullptr, G4, d.H, d.T - (a.h0 ? 0 : 1),
                                threads);
-    const int team = step_threads(2 * d.B * G4 * (d.H + (fused ? d.I : 0)), d.T, threads);
+    const int64_t step_weights = G4 * (d.H + (fused ? d.I : 0));  // read by every step
+    const int64_t weight_bytes = step_weights * static_cast<int64_t>(sizeof(T));
+    const int team = step_threads(2 * d.B * step_weights, d.T, threads);
 
     // Inference updates c_n in place, step after step.
     if (!training) {
@@ -154,7 +156,7 @@ void lstm_forward(const LstmForwardArgs<T>& a, int threads) {
     };
 
     if (fused) {
-        run_steps(d.T, d.B, d.H, kt.step_mr, units, team, natural,
+        run_steps(d.T, d.B, d.H, kt.step_mr, units, weight_bytes, team, natural,
                   [&](int64_t t, const StepItem& it) {
                       tile(t, it, training ? a.gates + t * d.B * G4 : nullptr);
                   });
@@ -163,7 +165,7 @@ void lstm_forward(const LstmForwardArgs<T>& a, int threads) {
             const int64_t nt = std::min(chunk, d.T - t0);
             T* gbuf = training ? a.gates + t0 * d.B * G4 : gate_ws.data();
             project_inputs<T>(d, G4, a.x, t0, nt, a.w.w_ih, a.w.b, gbuf, threads);
-            run_steps(nt, d.B, d.H, kt.step_mr, units, team, natural,
+            run_steps(nt, d.B, d.H, kt.step_mr, units, weight_bytes, team, natural,
                       [&](int64_t step, const StepItem& it) {
                           tile(t0 + step, it, gbuf + step * d.B * G4);
                       });
@@ -195,6 +197,7 @@ void lstm_backward(const LstmBackwardArgs<T>& a, int threads) {
                                                 kt.step_vec, threads);
     const StoredRows<T> w_rows(as_stored ? a.w.w_hh : nullptr, G4, d.H, d.T, threads);
     const int64_t units = block_units(PanelKind::kBackward, kt.step_vec);
+    const int64_t weight_bytes = G4 * d.H * static_cast<int64_t>(sizeof(T));
     const int team = step_threads(2 * d.B * G4 * d.H, d.T, threads);
 
     // Phase p = 0 runs the gate derivatives of step T-1 from dh_n; phase p >= 1 computes
@@ -247,7 +250,7 @@ void lstm_backward(const LstmBackwardArgs<T>& a, int threads) {
     };
     dg.reverse(
         [&](int64_t p0, int64_t count) {
-            run_steps(count, d.B, d.H, kt.step_mr, units, team, as_stored,
+            run_steps(count, d.B, d.H, kt.step_mr, units, weight_bytes, team, as_stored,
                       [&](int64_t k, const StepItem& it) { phase(p0 + k, it); });
         },
         [&](int64_t t0, int64_t n) {

@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include <unistd.h>
+
 #include "fastrnn/dispatch.h"
 #include "fastrnn/parallel.h"
 
@@ -61,6 +63,18 @@ StoredRows<T>::StoredRows(const T* w, int64_t rows, int64_t cols, int64_t steps,
         std::memcpy(out + r * ld_, w + r * cols, static_cast<size_t>(cols) * sizeof(T));
     });
     p_ = out;
+}
+
+int64_t l2_cache_bytes() {
+    static const int64_t bytes = [] {
+#ifdef _SC_LEVEL2_CACHE_SIZE
+        const long n = sysconf(_SC_LEVEL2_CACHE_SIZE);  // glibc; 0 or -1 when unknown
+#else
+        const long n = 0;
+#endif
+        return n > 0 ? static_cast<int64_t>(n) : int64_t(1) << 20;
+    }();
+    return bytes;
 }
 
 int step_threads(int64_t flops, int64_t steps, int threads) {

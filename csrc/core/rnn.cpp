@@ -38,7 +38,9 @@ void rnn_forward(const RnnForwardArgs<T>& a, int threads) {
     // The first step from a zero state does not read w_hh.
     const StoredRows<T> w_rows(natural ? a.w_hh : nullptr, d.H, d.H, d.T - (a.h0 ? 0 : 1),
                                threads);
-    const int team = step_threads(2 * d.B * d.H * (d.H + (fused ? d.I : 0)), d.T, threads);
+    const int64_t step_weights = d.H * (d.H + (fused ? d.I : 0));  // read by every step
+    const int64_t weight_bytes = step_weights * static_cast<int64_t>(sizeof(T));
+    const int team = step_threads(2 * d.B * step_weights, d.T, threads);
     const int relu = a.act == Nonlinearity::kRelu;
 
     // One tile of step t; p: the step's pre-activation rows [B, H] (unused when fused).
@@ -76,13 +78,13 @@ void rnn_forward(const RnnForwardArgs<T>& a, int threads) {
     };
 
     if (fused) {
-        run_steps(d.T, d.B, d.H, kt.step_mr, units, team, natural,
+        run_steps(d.T, d.B, d.H, kt.step_mr, units, weight_bytes, team, natural,
                   [&](int64_t t, const StepItem& it) { tile(t, it, nullptr); });
     } else {
         for (int64_t t0 = 0; t0 < d.T; t0 += chunk) {
             const int64_t nt = std::min(chunk, d.T - t0);
             project_inputs<T>(d, d.H, a.x, t0, nt, a.w_ih, a.b, pre.data(), threads);
-            run_steps(nt, d.B, d.H, kt.step_mr, units, team, natural,
+            run_steps(nt, d.B, d.H, kt.step_mr, units, weight_bytes, team, natural,
                       [&](int64_t step, const StepItem& it) {
                           tile(t0 + step, it, pre.data() + step * d.B * d.H);
                       });
@@ -107,6 +109,7 @@ void rnn_backward(const RnnBackwardArgs<T>& a, int threads) {
                                                 kt.step_vec, threads);
     const StoredRows<T> w_rows(as_stored ? a.w_hh : nullptr, d.H, d.H, d.T, threads);
     const int64_t units = block_units(PanelKind::kBackward, kt.step_vec);
+    const int64_t weight_bytes = d.H * d.H * static_cast<int64_t>(sizeof(T));
     const int team = step_threads(2 * d.B * d.H * d.H, d.T, threads);
     const int relu = a.act == Nonlinearity::kRelu;
 
@@ -151,7 +154,7 @@ void rnn_backward(const RnnBackwardArgs<T>& a, int threads) {
     };
     da.reverse(
         [&](int64_t p0, int64_t count) {
-            run_steps(count, d.B, d.H, kt.step_mr, units, team, as_stored,
+            run_steps(count, d.B, d.H, kt.step_mr, units, weight_bytes, team, as_stored,
                       [&](int64_t k, const StepItem& it) { phase(p0 + k, it); });
         },
         [&](int64_t t0, int64_t n) { grads.add(t0, n, da.row(t0, 0)); });
