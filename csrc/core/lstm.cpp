@@ -81,7 +81,8 @@ void lstm_forward(const LstmForwardArgs<T>& a, int threads) {
     const bool training = a.gates != nullptr;
 
     const bool natural = forward_reads_w_hh_as_stored(d.B, d.T);
-    const bool fused = forward_fuses_projection(d.B, d.T, a.x.sk);
+    const bool fused = forward_fuses_projection(
+        d.B, d.T, a.x.sk, G4 * (d.I + d.H) * static_cast<int64_t>(sizeof(T)));
     // Unfused, inference keeps pre-activations for a chunk of steps only.
     int64_t chunk = d.T;
     if (!training && !fused) {

@@ -32,11 +32,23 @@ inline bool backward_reads_w_hh_as_stored(int64_t B, int64_t T, int64_t H, int v
     return forward_reads_w_hh_as_stored(B, T) && H % (4 * vec) == 0;
 }
 
+// Bytes of one core's L2 cache (sysconf; 1 MiB where the system does not say).
+int64_t l2_cache_bytes();
+
 // Whether the packed forward fuses the input projection into each step (K = I + H): it
 // skips the separate GEMM's packing of x and w_ih, the pre-activation buffer's round trip
-// and the bias pass. It needs rows of x with unit stride along I.
-inline bool forward_fuses_projection(int64_t B, int64_t T, ptrdiff_t x_sk) {
-    return !forward_reads_w_hh_as_stored(B, T) && x_sk == 1;
+// and the bias pass. It needs rows of x with unit stride along I. But every step then
+// reads w_ih's panels as well (`fused_bytes` in all), from beyond L2 once they outgrow
+// half of it, for only B rows: with 256 KiB or more of them per row (2 MiB L2; L2 / 8)
+// the separate GEMM, which reads w_ih once per call, wins. Unfused against fused, 1 / 2
+// threads: LSTM B=4 H=256 -30% / +7%, B=8 H=256 -21% / +1%, B=8 H=512 -22% / -38%,
+// B=16 H=512 -7% / -16%, Elman B=8 H=512 -25% / -7%; at 128 KiB a row, fused stays
+// ahead on 2 threads (LSTM B=16 H=256 -3% / +5%, Elman B=16 H=512 -12% / +7%) and on 1
+// from B=24. The rule reads no thread count, so neither do the results.
+inline bool forward_fuses_projection(int64_t B, int64_t T, ptrdiff_t x_sk, int64_t fused_bytes) {
+    const int64_t l2 = l2_cache_bytes();
+    const bool streams = fused_bytes > l2 / 2 && fused_bytes / B >= l2 / 8;
+    return !forward_reads_w_hh_as_stored(B, T) && x_sk == 1 && !streams;
 }
 
 template <typename T>
@@ -91,8 +103,6 @@ struct StepItem {
     int m, nu;
 };
 
-// Bytes of one core's L2 cache (sysconf; 1 MiB where the system does not say).
-int64_t l2_cache_bytes();
 
 // Runs fn(step, item) for every tile of `steps` steps on `team` threads, in one of two
 // partitions. With enough rows per thread (ONNX Runtime's batch-parallel mode), each thread

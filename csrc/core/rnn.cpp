@@ -25,7 +25,8 @@ void rnn_forward(const RnnForwardArgs<T>& a, int threads) {
     const KernelTable<T>& kt = kernel_table<T>();
 
     const bool natural = forward_reads_w_hh_as_stored(d.B, d.T);
-    const bool fused = forward_fuses_projection(d.B, d.T, a.x.sk);
+    const bool fused = forward_fuses_projection(
+        d.B, d.T, a.x.sk, d.H * (d.I + d.H) * static_cast<int64_t>(sizeof(T)));
     const int64_t step_bytes = checked_mul(checked_mul(d.B, d.H), sizeof(T));
     const int64_t chunk =
         fused ? d.T : std::max<int64_t>(1, std::min<int64_t>(d.T, kChunkBytes / step_bytes));
