@@ -45,7 +45,8 @@ int64_t l2_cache_bytes();
 // B=16 H=512 -7% / -16%, Elman B=8 H=512 -25% / -7%; at 128 KiB a row, fused stays
 // ahead on 2 threads (LSTM B=16 H=256 -3% / +5%, Elman B=16 H=512 -12% / +7%) and on 1
 // from B=24. The rule reads no thread count, so neither do the results.
-inline bool forward_fuses_projection(int64_t B, int64_t T, ptrdiff_t x_sk, int64_t fused_bytes) {
+inline bool forward_fuses_projection(int64_t B, int64_t T, ptrdiff_t x_sk,
+                                     int64_t fused_bytes) {
     const int64_t l2 = l2_cache_bytes();
     const bool streams = fused_bytes > l2 / 2 && fused_bytes / B >= l2 / 8;
     return !forward_reads_w_hh_as_stored(B, T) && x_sk == 1 && !streams;
@@ -102,7 +103,6 @@ struct StepItem {
     int64_t block, r0, u0;
     int m, nu;
 };
-
 
 // Runs fn(step, item) for every tile of `steps` steps on `team` threads, in one of two
 // partitions. With enough rows per thread (ONNX Runtime's batch-parallel mode), each thread
