@@ -81,8 +81,9 @@ void lstm_forward(const LstmForwardArgs<T>& a, int threads) {
     const bool training = a.gates != nullptr;
 
     const bool natural = forward_reads_w_hh_as_stored(d.B, d.T);
+    const int64_t fused_weights = G4 * (d.I + d.H);  // w_ih and w_hh: a fused step's panels
     const bool fused = forward_fuses_projection(
-        d.B, d.T, a.x.sk, G4 * (d.I + d.H) * static_cast<int64_t>(sizeof(T)));
+        d.B, d.T, a.x.sk, fused_weights * static_cast<int64_t>(sizeof(T)));
     // Unfused, inference keeps pre-activations for a chunk of steps only.
     int64_t chunk = d.T;
     if (!training && !fused) {
@@ -99,7 +100,7 @@ void lstm_forward(const LstmForwardArgs<T>& a, int threads) {
     // The first step from a zero state does not read w_hh.
     const StoredRows<T> w_rows(natural ? a.w.w_hh : nullptr, G4, d.H, d.T - (a.h0 ? 0 : 1),
                                threads);
-    const int64_t step_weights = G4 * (d.H + (fused ? d.I : 0));  // read by every step
+    const int64_t step_weights = fused ? fused_weights : G4 * d.H;  // read by every step
     const int64_t weight_bytes = step_weights * static_cast<int64_t>(sizeof(T));
     const int team = step_threads(2 * d.B * step_weights, d.T, threads);
 

@@ -25,8 +25,9 @@ void rnn_forward(const RnnForwardArgs<T>& a, int threads) {
     const KernelTable<T>& kt = kernel_table<T>();
 
     const bool natural = forward_reads_w_hh_as_stored(d.B, d.T);
+    const int64_t fused_weights = d.H * (d.I + d.H);  // w_ih and w_hh: a fused step's panels
     const bool fused = forward_fuses_projection(
-        d.B, d.T, a.x.sk, d.H * (d.I + d.H) * static_cast<int64_t>(sizeof(T)));
+        d.B, d.T, a.x.sk, fused_weights * static_cast<int64_t>(sizeof(T)));
     const int64_t step_bytes = checked_mul(checked_mul(d.B, d.H), sizeof(T));
     const int64_t chunk =
         fused ? d.T : std::max<int64_t>(1, std::min<int64_t>(d.T, kChunkBytes / step_bytes));
@@ -39,7 +40,7 @@ void rnn_forward(const RnnForwardArgs<T>& a, int threads) {
     // The first step from a zero state does not read w_hh.
     const StoredRows<T> w_rows(natural ? a.w_hh : nullptr, d.H, d.H, d.T - (a.h0 ? 0 : 1),
                                threads);
-    const int64_t step_weights = d.H * (d.H + (fused ? d.I : 0));  // read by every step
+    const int64_t step_weights = fused ? fused_weights : d.H * d.H;  // read by every step
     const int64_t weight_bytes = step_weights * static_cast<int64_t>(sizeof(T));
     const int team = step_threads(2 * d.B * step_weights, d.T, threads);
     const int relu = a.act == Nonlinearity::kRelu;
