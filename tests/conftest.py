@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -85,6 +87,21 @@ def make_rnn_case(rng, B, T, I, H, dtype, *, batch_first, states=True, scale=0.5
     )
     grads = dict(dh_seq=r(*((B, T, H) if batch_first else (T, B, H))), dh_n=r(B, H))
     return case, grads
+
+
+def long_lstm_case(rng, seconds=0.1):
+    """An LSTM inference case (B=64, I=H=128, float32) whose call lasts at least `seconds`
+    on this machine and thread count: steps double from 300 until it does (tests that
+    need a long call; 300 steps took 29-41 ms on one machine). Also the warm-up call."""
+    for steps in (300, 600, 1200, 2400, 4800):
+        case, _ = make_lstm_case(rng, 64, steps, 128, 128, np.float32, peephole=False,
+                                 batch_first=True)
+        fastrnn.lstm_forward(**case)  # warm-up: scratch buffers
+        start = time.perf_counter()
+        fastrnn.lstm_forward(**case)
+        if time.perf_counter() - start > seconds:
+            break
+    return case
 
 
 def as64(d):

@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import make_lstm_case, make_rnn_case
+from conftest import long_lstm_case, make_lstm_case, make_rnn_case
 
 import fastrnn
 from fastrnn import _core
@@ -263,7 +263,7 @@ def test_set_num_threads_validates():
 def test_gil_is_released_while_the_core_runs(rng):
     """A Python thread keeps running while another thread is inside a long kernel call."""
     fastrnn.set_num_threads(1)
-    case, _ = make_lstm_case(rng, 64, 300, 128, 128, np.float32, peephole=False, batch_first=True)
+    case = long_lstm_case(rng)  # long enough to tell (the 50 ms floor below)
     started, done = threading.Event(), threading.Event()
     elapsed = []
 

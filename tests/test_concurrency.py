@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import make_lstm_case, make_rnn_case
+from conftest import long_lstm_case, make_lstm_case, make_rnn_case
 
 import fastrnn
 
@@ -138,16 +138,7 @@ def test_gil_is_released_calls_overlap(rng, omp_threads):
     only the few milliseconds of one GIL switch interval after it would count. The measure
     is B's time inside calls that begin and end within A's call, as a share of A's call;
     it does not depend on the machine's speed or load. Speed is not asserted."""
-    # The long call must last long enough to tell (~0.1 s): longer sequences on faster
-    # machines (300 steps took 29 ms on one, under the 50 ms floor below).
-    for steps in (300, 600, 1200, 2400, 4800):
-        big, _ = make_lstm_case(rng, 64, steps, 128, 128, np.float32, peephole=False,
-                                batch_first=True)
-        fastrnn.lstm_forward(**big)  # warm-up: scratch buffers
-        start = time.perf_counter()
-        fastrnn.lstm_forward(**big)
-        if time.perf_counter() - start > 0.1:
-            break
+    big = long_lstm_case(rng)  # long enough to tell (the 50 ms floor below)
     small, _ = make_lstm_case(rng, 4, 20, 16, 32, np.float32, peephole=False,
                               batch_first=True)
     fastrnn.lstm_forward(**small)
